@@ -1,0 +1,81 @@
+"""One house style for every figure: seaborn theme, palette, number formats.
+
+Titles state the finding ("Top 20% of customers earn 61% of profit"), not the
+chart type. Use :func:`new_figure` and :func:`finding` so every notebook looks
+the same in the leadership report.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
+import seaborn as sns
+
+PALETTE = ["#1f4e79", "#e07b39", "#5b9bd5", "#70ad47", "#c00000", "#7f7f7f", "#ffc000"]
+HIGHLIGHT = "#c00000"
+NEUTRAL = "#7f7f7f"
+FIGSIZE = (8.0, 4.5)
+
+
+def use_house_style() -> None:
+    """Apply the project's theme; call once at the top of every notebook."""
+    sns.set_theme(context="notebook", style="whitegrid", palette=PALETTE, font_scale=1.0)
+    plt.rcParams.update(
+        {
+            "figure.figsize": FIGSIZE,
+            "figure.dpi": 110,
+            "savefig.dpi": 110,
+            "savefig.bbox": "tight",
+            "axes.titlesize": 12,
+            "axes.titleweight": "bold",
+            "axes.titlelocation": "left",
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "legend.frameon": False,
+        }
+    )
+
+
+def new_figure(ncols: int = 1, nrows: int = 1, **kwargs):
+    """A figure in house size; returns (fig, ax or axes)."""
+    width, height = FIGSIZE
+    kwargs.setdefault("figsize", (width * min(ncols, 2) * (1 if ncols == 1 else 0.62), height * nrows))
+    return plt.subplots(nrows, ncols, **kwargs)
+
+
+def finding(ax, title: str, subtitle: str | None = None) -> None:
+    """Title that states the finding, with an optional grey subtitle (n, method, period)."""
+    ax.set_title(title)
+    if subtitle:
+        ax.text(0, 1.01, subtitle, transform=ax.transAxes, fontsize=9, color=NEUTRAL, va="bottom")
+        ax.title.set_position((0, 1.06))
+
+
+def percent_axis(ax, axis: str = "y", decimals: int = 0) -> None:
+    formatter = mticker.PercentFormatter(xmax=1.0, decimals=decimals)
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(formatter)
+
+
+def money_axis(ax, axis: str = "y") -> None:
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(
+        mticker.FuncFormatter(lambda v, _: fmt_money(v))
+    )
+
+
+def fmt_pct(x: float | None, decimals: int = 1) -> str:
+    return "n/a" if x is None else f"{100 * x:.{decimals}f}%"
+
+
+def fmt_money(x: float | None) -> str:
+    if x is None:
+        return "n/a"
+    sign = "-" if x < 0 else ""
+    x = abs(x)
+    for limit, suffix in ((1e9, "bn"), (1e6, "m"), (1e3, "k")):
+        if x >= limit:
+            return f"{sign}{x / limit:.1f}{suffix}"
+    return f"{sign}{x:,.0f}"
+
+
+def fmt_int(x: int | None) -> str:
+    return "n/a" if x is None else f"{x:,}"
