@@ -57,13 +57,17 @@ class Settings:
 
     def fingerprint(self) -> str:
         """Stable hash of the config's content (for caches)."""
-        return hashlib.sha256(json.dumps(self.raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return hashlib.sha256(
+            json.dumps(self.raw, sort_keys=True, default=str).encode()
+        ).hexdigest()[:16]
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"config file {path} does not exist; see config/demo.toml for an example")
+        raise FileNotFoundError(
+            f"config file {path} does not exist; see config/demo.toml for an example"
+        )
     text = path.read_text()
     if path.suffix in {".yml", ".yaml"}:
         return yaml.safe_load(text) or {}

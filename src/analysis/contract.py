@@ -68,8 +68,18 @@ TABLES: dict[str, tuple[Column, ...]] = {
     "customers": (
         Column("customer_id", "str", True, "key"),
         Column("signup_date", "datetime", False, "first seen / signup"),
-        Column("channel", "str", False, "referral | advertising | organic | trade_fair | partner | other"),
-        Column("market_type", "str", False, "consumer | producer | intermediary | government | international"),
+        Column(
+            "channel",
+            "str",
+            False,
+            "referral | advertising | organic | trade_fair | partner | other",
+        ),
+        Column(
+            "market_type",
+            "str",
+            False,
+            "consumer | producer | intermediary | government | international",
+        ),
         Column("region", "str", False, "region"),
         Column("name", "str", False, "PII, never shown in leadership outputs"),
         Column("email", "str", False, "PII, never shown in leadership outputs"),
@@ -214,8 +224,14 @@ def _examples(frame: pd.DataFrame, mask: np.ndarray | pd.Series, column: str, k:
     return ", ".join(f"row {i + 2}: {v!r}" for i, v in zip(rows.index, rows.tolist(), strict=True))
 
 
-def _coerce(table: str, frame: pd.DataFrame, formats: Formats, source: str,
-            problems: list[Problem], reported: set) -> pd.DataFrame:
+def _coerce(
+    table: str,
+    frame: pd.DataFrame,
+    formats: Formats,
+    source: str,
+    problems: list[Problem],
+    reported: set,
+) -> pd.DataFrame:
     """Coerce contract columns to their types; unparseable values become problems."""
     out = frame.copy()
     for col in TABLES[table]:
@@ -231,10 +247,16 @@ def _coerce(table: str, frame: pd.DataFrame, formats: Formats, source: str,
             reported.update((col.name, i) for i in out.index[bad])
             if bad.any():
                 problems.append(
-                    Problem(table, col.name, "values are not numbers", int(bad.sum()),
-                            _examples(out, bad, col.name),
-                            "map the column's decimal/thousands separators and currency symbols "
-                            "in the [formats] table of the config", source)
+                    Problem(
+                        table,
+                        col.name,
+                        "values are not numbers",
+                        int(bad.sum()),
+                        _examples(out, bad, col.name),
+                        "map the column's decimal/thousands separators and currency symbols "
+                        "in the [formats] table of the config",
+                        source,
+                    )
                 )
             out[col.name] = parsed.astype("float64")
         elif col.kind == "datetime":
@@ -243,10 +265,16 @@ def _coerce(table: str, frame: pd.DataFrame, formats: Formats, source: str,
             reported.update((col.name, i) for i in out.index[bad])
             if bad.any():
                 problems.append(
-                    Problem(table, col.name, "dates cannot be parsed", int(bad.sum()),
-                            _examples(out, bad, col.name),
-                            "set date_format in the [formats] table of the config "
-                            "(e.g. '%d.%m.%Y') or fix the rows", source)
+                    Problem(
+                        table,
+                        col.name,
+                        "dates cannot be parsed",
+                        int(bad.sum()),
+                        _examples(out, bad, col.name),
+                        "set date_format in the [formats] table of the config "
+                        "(e.g. '%d.%m.%Y') or fix the rows",
+                        source,
+                    )
                 )
             out[col.name] = parsed
         elif col.kind == "bool":
@@ -270,10 +298,16 @@ def _to_bool(raw: pd.Series) -> pd.Series:
 def _check_required(table: str, frame: pd.DataFrame, source: str) -> list[Problem]:
     missing = [c.name for c in TABLES[table] if c.required and c.name not in frame]
     return [
-        Problem(table, name, "required column is missing", len(frame),
-                f"columns present: {', '.join(map(str, frame.columns[:8]))}",
-                f"add the column or map your column name to '{name}' in [mapping.{table}] "
-                "of the config", source)
+        Problem(
+            table,
+            name,
+            "required column is missing",
+            len(frame),
+            f"columns present: {', '.join(map(str, frame.columns[:8]))}",
+            f"add the column or map your column name to '{name}' in [mapping.{table}] "
+            "of the config",
+            source,
+        )
         for name in missing
     ]
 
@@ -284,27 +318,50 @@ def _schema(
     """pandera schema for a coerced table (types and value checks)."""
     cols: dict[str, pa.Column] = {}
     for col in TABLES[table]:
-        dtype = {"str": "string", "float": "float64", "datetime": "datetime64[ns]",
-                 "bool": "boolean"}[col.kind]
+        dtype = {
+            "str": "string",
+            "float": "float64",
+            "datetime": "datetime64[ns]",
+            "bool": "boolean",
+        }[col.kind]
         checks = []
-        if col.kind == "datetime" and as_of is not None and col.name in {"timestamp", "survey_date",
-                                                                          "opened_at"}:
-            checks.append(pa.Check(lambda s, t=as_of: s <= t, name="not_in_future",
-                                   error=f"dates after {as_of.date()}"))
+        if (
+            col.kind == "datetime"
+            and as_of is not None
+            and col.name in {"timestamp", "survey_date", "opened_at"}
+        ):
+            checks.append(
+                pa.Check(
+                    lambda s, t=as_of: s <= t,
+                    name="not_in_future",
+                    error=f"dates after {as_of.date()}",
+                )
+            )
         cols[col.name] = pa.Column(dtype, checks=checks, nullable=not col.required, required=False)
     if table == "transactions":
-        nonzero = [] if rules.zero_revenue == "keep" else [
-            pa.Check(lambda s: s != 0, name="nonzero_revenue", error="zero revenue")]
+        nonzero = (
+            []
+            if rules.zero_revenue == "keep"
+            else [pa.Check(lambda s: s != 0, name="nonzero_revenue", error="zero revenue")]
+        )
         cols["revenue"] = pa.Column("float64", nullable=False, checks=nonzero)
         cols["transaction_id"] = pa.Column("string", unique=True, nullable=False)
     if table == "surveys" and scale is not None:
-        cols["score"] = pa.Column("float64", nullable=False, checks=[
-            pa.Check.in_range(scale.low, scale.high, name="score_on_scale")])
+        cols["score"] = pa.Column(
+            "float64",
+            nullable=False,
+            checks=[pa.Check.in_range(scale.low, scale.high, name="score_on_scale")],
+        )
     if table == "interactions":
-        cols["type"] = pa.Column("string", checks=[
-            pa.Check.isin(INTERACTION_TYPES, name="known_interaction_type")])
-        cols["service_cost"] = pa.Column("float64", nullable=True, required=False, checks=[
-            pa.Check.ge(0, name="non_negative_cost")])
+        cols["type"] = pa.Column(
+            "string", checks=[pa.Check.isin(INTERACTION_TYPES, name="known_interaction_type")]
+        )
+        cols["service_cost"] = pa.Column(
+            "float64",
+            nullable=True,
+            required=False,
+            checks=[pa.Check.ge(0, name="non_negative_cost")],
+        )
     if table == "customers":
         cols["customer_id"] = pa.Column("string", unique=True, nullable=False)
     return pa.DataFrameSchema(cols, strict=False, coerce=False)
@@ -312,17 +369,30 @@ def _schema(
 
 # pandera check label (substring) -> (plain description of the problem, the fix)
 _CHECKS = {
-    "dates after": ("dates in the future", "check the timezone/date format, or set "
-                    "rules.future_dates = 'exclude' in the config"),
-    "zero revenue": ("zero revenue", "drop zero-value lines at the source, or set "
-                     "rules.zero_revenue to 'exclude' or 'keep' in the config"),
-    "in_range": ("score outside the declared scale", "declare the right scale "
-                 "(satisfaction_scale = 'csat5' or 'nps10') in the config, or rescale the scores"),
-    "isin": ("unknown category", "map your values onto the contract's in [values.<table>.<column>] "
-             "of the config"),
+    "dates after": (
+        "dates in the future",
+        "check the timezone/date format, or set rules.future_dates = 'exclude' in the config",
+    ),
+    "zero revenue": (
+        "zero revenue",
+        "drop zero-value lines at the source, or set "
+        "rules.zero_revenue to 'exclude' or 'keep' in the config",
+    ),
+    "in_range": (
+        "score outside the declared scale",
+        "declare the right scale "
+        "(satisfaction_scale = 'csat5' or 'nps10') in the config, or rescale the scores",
+    ),
+    "isin": (
+        "unknown category",
+        "map your values onto the contract's in [values.<table>.<column>] of the config",
+    ),
     "greater_than_or_equal_to": ("negative values", "costs must be >= 0; fix the rows"),
-    "field_uniqueness": ("duplicate ids", "ids must be unique; deduplicate at the source, or for "
-                         "transactions set rules.duplicate_transaction_ids = 'exclude'"),
+    "field_uniqueness": (
+        "duplicate ids",
+        "ids must be unique; deduplicate at the source, or for "
+        "transactions set rules.duplicate_transaction_ids = 'exclude'",
+    ),
     "not_nullable": ("missing values", "fill the missing values or drop the rows at the source"),
     "dtype": ("wrong type", "map the column to the contract type (see data/README.md)"),
 }
@@ -337,12 +407,15 @@ def _validate(table, frame, scale, as_of, rules, source, reported) -> list[Probl
             idx = [int(i) for i in group["index"].dropna() if (column, int(i)) not in reported]
             if group["index"].notna().any() and not idx:
                 continue  # already reported as unparseable
-            issue, fix = next((v for k, v in _CHECKS.items() if k in str(check)),
-                              (str(check), "fix the rows at the source"))
+            issue, fix = next(
+                (v for k, v in _CHECKS.items() if k in str(check)),
+                (str(check), "fix the rows at the source"),
+            )
             examples = ", ".join(f"row {i + 2}: {frame.at[i, column]!r}" for i in idx[:3])
             examples = examples or str(group["failure_case"].head(3).tolist())
-            problems.append(Problem(table, str(column), issue, len(idx) or len(group), examples,
-                                    fix, source))
+            problems.append(
+                Problem(table, str(column), issue, len(idx) or len(group), examples, fix, source)
+            )
         return problems
     return []
 
@@ -365,15 +438,45 @@ def conform(
     formats = formats or Formats()
     sources = dict(sources or {})
     if "transactions" not in tables or tables["transactions"] is None:
-        raise ContractError([Problem("transactions", "-", "table is missing", 0, "-",
-                                     "point [tables.transactions] of the config at your export")])
+        raise ContractError(
+            [
+                Problem(
+                    "transactions",
+                    "-",
+                    "table is missing",
+                    0,
+                    "-",
+                    "point [tables.transactions] of the config at your export",
+                )
+            ]
+        )
     if scale is not None and scale not in SCALES:
-        raise ContractError([Problem("surveys", "score", f"unknown satisfaction scale {scale!r}",
-                                     0, "-", f"use one of {sorted(SCALES)} in the config")])
+        raise ContractError(
+            [
+                Problem(
+                    "surveys",
+                    "score",
+                    f"unknown satisfaction scale {scale!r}",
+                    0,
+                    "-",
+                    f"use one of {sorted(SCALES)} in the config",
+                )
+            ]
+        )
     scale_obj = SCALES.get(scale) if scale else None
     if tables.get("surveys") is not None and scale_obj is None:
-        raise ContractError([Problem("surveys", "score", "satisfaction scale not declared", 0,
-                                     "-", f"set satisfaction_scale to one of {sorted(SCALES)}")])
+        raise ContractError(
+            [
+                Problem(
+                    "surveys",
+                    "score",
+                    "satisfaction scale not declared",
+                    0,
+                    "-",
+                    f"set satisfaction_scale to one of {sorted(SCALES)}",
+                )
+            ]
+        )
 
     ledger = Ledger()
     problems: list[Problem] = []
@@ -404,8 +507,18 @@ def conform(
         raise ContractError(problems)
     tx = out["transactions"]
     if tx is None or tx.empty:
-        raise ContractError([Problem("transactions", "-", "no rows left after the exclusion rules",
-                                     0, "-", "check the export and the [rules] of the config")])
+        raise ContractError(
+            [
+                Problem(
+                    "transactions",
+                    "-",
+                    "no rows left after the exclusion rules",
+                    0,
+                    "-",
+                    "check the export and the [rules] of the config",
+                )
+            ]
+        )
     return CustomerData(
         transactions=tx.reset_index(drop=True),
         customers=out["customers"],
@@ -424,16 +537,26 @@ def _apply_transaction_rules(frame, rules, as_of, ledger, source, problems) -> p
     anonymous = frame["customer_id"].isna().to_numpy()
     if anonymous.any():
         if rules.anonymous_transactions == "error":
-            problems.append(Problem("transactions", "customer_id", "customer id is empty",
-                                    int(anonymous.sum()), _examples(frame, anonymous, "transaction_id"),
-                                    "fill the customer ids, or set rules.anonymous_transactions = "
-                                    "'exclude'", source))
+            problems.append(
+                Problem(
+                    "transactions",
+                    "customer_id",
+                    "customer id is empty",
+                    int(anonymous.sum()),
+                    _examples(frame, anonymous, "transaction_id"),
+                    "fill the customer ids, or set rules.anonymous_transactions = 'exclude'",
+                    source,
+                )
+            )
         else:
-            ledger.record_excluded("transactions", "anonymous (no customer id)", frame[anonymous],
-                                   "revenue")
+            ledger.record_excluded(
+                "transactions", "anonymous (no customer id)", frame[anonymous], "revenue"
+            )
             frame = frame[~anonymous]
     if "status" in frame:
-        cancelled = frame["status"].str.lower().isin(rules.cancelled_values).fillna(False).to_numpy()
+        cancelled = (
+            frame["status"].str.lower().isin(rules.cancelled_values).fillna(False).to_numpy()
+        )
         ledger.record_excluded("transactions", "cancelled order", frame[cancelled], "revenue")
         frame = frame[~cancelled]
     if "revenue" in frame and rules.zero_revenue == "exclude":
@@ -446,18 +569,26 @@ def _apply_transaction_rules(frame, rules, as_of, ledger, source, problems) -> p
         frame = frame[~dup]
     if as_of is not None and rules.future_dates == "exclude":
         future = (frame["timestamp"] > as_of).fillna(False).to_numpy()
-        ledger.record_excluded("transactions", f"dated after {as_of.date()}", frame[future],
-                               "revenue")
+        ledger.record_excluded(
+            "transactions", f"dated after {as_of.date()}", frame[future], "revenue"
+        )
         frame = frame[~future]
     flagged = frame["is_return"].fillna(False) if "is_return" in frame else False
     negative = frame["revenue"] < 0
     if "is_return" in frame:
         unflagged = (negative & ~flagged).fillna(False).to_numpy()
         if unflagged.any():
-            problems.append(Problem("transactions", "revenue", "negative revenue on a line not "
-                                    "flagged as a return", int(unflagged.sum()),
-                                    _examples(frame, unflagged, "revenue"),
-                                    "flag return lines in is_return, or fix the sign", source))
+            problems.append(
+                Problem(
+                    "transactions",
+                    "revenue",
+                    "negative revenue on a line not flagged as a return",
+                    int(unflagged.sum()),
+                    _examples(frame, unflagged, "revenue"),
+                    "flag return lines in is_return, or fix the sign",
+                    source,
+                )
+            )
     frame = frame.assign(is_return=(negative | flagged).astype("boolean"))
     ledger.record_kept("transactions", frame, "revenue")
     return frame

@@ -41,7 +41,13 @@ class Ledger:
     def _add(self, table, step, reason, frame, revenue) -> None:
         cents = int(to_cents(frame[revenue]).sum()) if revenue and revenue in frame else 0
         self.rows.append(
-            {"table": table, "step": step, "reason": reason, "rows": len(frame), "revenue_cents": cents}
+            {
+                "table": table,
+                "step": step,
+                "reason": reason,
+                "rows": len(frame),
+                "revenue_cents": cents,
+            }
         )
 
     def to_frame(self) -> pd.DataFrame:
@@ -55,7 +61,10 @@ class Ledger:
         out = []
         for table, part in frame.groupby("table", sort=False):
             by_step = part.groupby("step")[["rows", "revenue_cents"]].sum()
-            get = lambda step, col: int(by_step[col].get(step, 0))  # noqa: E731
+
+            def get(step: str, col: str, by_step: pd.DataFrame = by_step) -> int:
+                return int(by_step[col].get(step, 0))
+
             row = {
                 "table": table,
                 "rows_in": get("input", "rows"),
@@ -65,10 +74,10 @@ class Ledger:
                 "revenue_kept": get("kept", "revenue_cents") / 100,
                 "revenue_excluded": get("excluded", "revenue_cents") / 100,
             }
-            row["reconciles"] = (
-                get("input", "rows") == get("kept", "rows") + get("excluded", "rows")
-                and get("input", "revenue_cents")
-                == get("kept", "revenue_cents") + get("excluded", "revenue_cents")
+            row["reconciles"] = get("input", "rows") == get("kept", "rows") + get(
+                "excluded", "rows"
+            ) and get("input", "revenue_cents") == get("kept", "revenue_cents") + get(
+                "excluded", "revenue_cents"
             )
             out.append(row)
         return pd.DataFrame(out)
@@ -87,7 +96,9 @@ class Ledger:
         return {
             "reconciles": self.reconciles,
             "tables": self.reconciliation().to_dict(orient="records"),
-            "excluded": self.excluded()[["table", "reason", "rows", "revenue"]].to_dict(orient="records"),
+            "excluded": self.excluded()[["table", "reason", "rows", "revenue"]].to_dict(
+                orient="records"
+            ),
         }
 
     def _repr_html_(self) -> str:

@@ -47,7 +47,9 @@ def parse_period(label: str, months: int = 1, fiscal_start_month: int = 1) -> Pe
         raise ValueError(f"period {label!r} is not of the form YYYY-MM (e.g. 2026-10)")
     start = pd.Timestamp(f"{label}-01")
     if (start.month - fiscal_start_month) % months:
-        starts = sorted({(fiscal_start_month - 1 + k * months) % 12 + 1 for k in range(12 // months)})
+        starts = sorted(
+            {(fiscal_start_month - 1 + k * months) % 12 + 1 for k in range(12 // months)}
+        )
         raise ValueError(
             f"period {label} does not start a {months}-month period; with fiscal start month "
             f"{fiscal_start_month} periods start in months {starts}"
@@ -103,7 +105,9 @@ class Split:
 
 
 def calibration_holdout(
-    period: Period, holdout_months: int = 6, calibration_months: int | None = None,
+    period: Period,
+    holdout_months: int = 6,
+    calibration_months: int | None = None,
     data_start: pd.Timestamp | None = None,
 ) -> Split:
     """Holdout = the ``holdout_months`` ending at the period end; calibration = before it."""

@@ -39,7 +39,9 @@ def use_house_style() -> None:
 def new_figure(ncols: int = 1, nrows: int = 1, **kwargs):
     """A figure in house size; returns (fig, ax or axes)."""
     width, height = FIGSIZE
-    kwargs.setdefault("figsize", (width * min(ncols, 2) * (1 if ncols == 1 else 0.62), height * nrows))
+    kwargs.setdefault(
+        "figsize", (width * min(ncols, 2) * (1 if ncols == 1 else 0.62), height * nrows)
+    )
     return plt.subplots(nrows, ncols, **kwargs)
 
 

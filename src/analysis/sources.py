@@ -62,8 +62,10 @@ def read_tables(settings: Settings) -> tuple[dict[str, pd.DataFrame | None], dic
     specs: Mapping[str, Mapping[str, Any]] = settings.raw.get("tables", {})
     unknown = set(specs) - set(TABLES)
     if unknown:
-        raise ValueError(f"config {settings.path}: unknown tables {sorted(unknown)}; "
-                         f"the contract has {sorted(TABLES)}")
+        raise ValueError(
+            f"config {settings.path}: unknown tables {sorted(unknown)}; "
+            f"the contract has {sorted(TABLES)}"
+        )
     if "transactions" not in specs:
         raise ValueError(f"config {settings.path}: [tables.transactions] is required")
     tables: dict[str, pd.DataFrame | None] = {}
@@ -114,7 +116,9 @@ def _rename(frame: pd.DataFrame, mapping: Mapping[str, str]) -> pd.DataFrame:
 def _map_values(frame: pd.DataFrame, values: Mapping[str, Mapping[str, str]]) -> pd.DataFrame:
     for column, table in values.items():
         if column in frame:
-            frame[column] = frame[column].map(lambda v, t=table: t.get(v, v) if isinstance(v, str) else v)
+            frame[column] = frame[column].map(
+                lambda v, t=table: t.get(v, v) if isinstance(v, str) else v
+            )
     return frame
 
 
@@ -171,8 +175,9 @@ def _read_engine(connection, spec: Mapping[str, Any], mapping: Mapping[str, str]
     selection = {dst: src for dst, src in mapping.items() if src in columns}
     missing = sorted(set(mapping.values()) - columns)
     if missing:
-        raise ValueError(f"{table}: mapped source columns {missing} not in {origin}; "
-                         f"it has {sorted(columns)}")
+        raise ValueError(
+            f"{table}: mapped source columns {missing} not in {origin}; it has {sorted(columns)}"
+        )
     selection.update({c: c for c in known if c in columns and c not in selection})
     expr = expr.select(**{dst: expr[src] for dst, src in selection.items()})
     return expr.to_pandas(), origin

@@ -1,0 +1,193 @@
+"""What a notebook opens: one company's validated data, a report period, and cached features.
+
+    ctx = open_period("config/demo.toml", "2026-10")
+    ctx.features()            # customer features for the period
+    ctx.features(*ctx.window(12))
+    ctx.panel()               # features for every month up to the period end
+
+Features are computed in the engine (see :mod:`analysis.features`) and cached as
+Parquet under ``cache_dir`` keyed by the config and a hash of the loaded data,
+so the notebooks of one report pack compute them once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import tempfile
+from functools import cached_property
+from pathlib import Path
+
+import pandas as pd
+
+from analysis import demo
+from analysis.config import Settings, load_settings
+from analysis.contract import CustomerData
+from analysis.features import FeatureEngine
+from analysis.ledger import Ledger
+from analysis.periods import (
+    Period,
+    last_complete_period,
+    parse_period,
+    period_containing,
+    periods_between,
+    trailing_window,
+)
+from analysis.sources import PROJECT_ROOT, load_data
+
+
+def resolve_config(config: str | Path) -> Path:
+    """A config path as given, or relative to the project root (notebooks run in notebooks/)."""
+    path = Path(config)
+    if path.exists() or path.is_absolute():
+        return path.resolve()
+    candidate = PROJECT_ROOT / path
+    if candidate.exists():
+        return candidate
+    raise FileNotFoundError(
+        f"config {config} not found (looked in {Path.cwd()} and {PROJECT_ROOT})")
+
+
+def ensure_demo_data(settings: Settings) -> Path | None:
+    """Generate the demo company's files when a config with a [demo] table points at none."""
+    if "demo" not in settings.raw:
+        return None
+    folder = settings.resolve(settings.raw["source"]["path"])
+    if not (folder / "transactions.parquet").exists():
+        spec = settings.section("demo")
+        demo.write(folder, n_customers=int(spec.get("n_customers", 20_000)),
+                   seed=int(spec.get("seed", settings.seed)))
+    return folder
+
+
+@dataclasses.dataclass
+class Context:
+    """One company, one report period. Build it with :func:`open_period`."""
+
+    settings: Settings
+    data: CustomerData
+    period: Period
+    truth: dict | None = None
+    latent: pd.DataFrame | None = None
+    cache_dir: Path | None = None
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.data.ledger
+
+    @property
+    def data_start(self) -> pd.Timestamp:
+        return self.engine.data_start
+
+    @property
+    def data_end(self) -> pd.Timestamp:
+        return self.engine.data_end
+
+    @cached_property
+    def engine(self) -> FeatureEngine:
+        return FeatureEngine(self.data, churn_days=self.settings.churn_days)
+
+    @cached_property
+    def data_hash(self) -> str:
+        digest = hashlib.sha256(self.settings.fingerprint().encode())
+        digest.update(str(self.settings.churn_days).encode())
+        for name in ("transactions", "customers", "surveys", "interactions"):
+            frame = getattr(self.data, name)
+            if frame is not None:
+                digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+        return digest.hexdigest()[:16]
+
+    def window(self, months: int) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """[start, end) of the trailing ``months`` months ending at the period end."""
+        return trailing_window(self.period, months)
+
+    def features(self, start: pd.Timestamp | None = None,
+                 end: pd.Timestamp | None = None) -> pd.DataFrame:
+        """Customer features for [start, end); default the report period."""
+        start = pd.Timestamp(start) if start is not None else self.period.start
+        end = pd.Timestamp(end) if end is not None else self.period.end
+        key = f"features_{start:%Y%m%d%H%M%S}_{end:%Y%m%d%H%M%S}"
+        return self._cached(key, lambda: self.engine.features(start, end))
+
+    def periods(self) -> list[Period]:
+        """Every period from the first data up to the report period."""
+        return periods_between(self.data_start, self.period.start, self.settings.period_months,
+                               self.settings.fiscal_start_month)
+
+    def panel(self) -> pd.DataFrame:
+        """Customer x period panel up to the report period, with column ``month`` (period label)."""
+        def build() -> pd.DataFrame:
+            parts = [self.features(p.start, p.end).assign(month=p.label) for p in self.periods()]
+            return pd.concat(parts, ignore_index=True)
+        return self._cached(f"panel_{self.period.label}", build)
+
+    def output_dir(self, output_dir: str | Path | None = None) -> Path:
+        """Where results/<section>.json and exports go (default reports/_scratch/<period>)."""
+        path = Path(output_dir) if output_dir else PROJECT_ROOT / "reports" / "_scratch" / \
+            self.period.label
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _cached(self, key: str, build) -> pd.DataFrame:
+        memo = self.__dict__.setdefault("_memo", {})
+        if key in memo:
+            return memo[key].copy()
+        path = self.cache_dir / self.data_hash / f"{key}.parquet" if self.cache_dir else None
+        if path is not None and path.exists():
+            frame = pd.read_parquet(path)
+        else:
+            frame = build()
+            if path is not None:
+                _write_atomically(frame, path)
+        memo[key] = frame
+        return frame.copy()
+
+
+def _write_atomically(frame: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    frame.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def choose_period(settings: Settings, data: CustomerData, period: str | None) -> Period:
+    """The requested period, or the last complete one; an error if the data do not cover it."""
+    timestamps = data.transactions["timestamp"]
+    first, last = timestamps.min(), timestamps.max()
+    months, fiscal = settings.period_months, settings.fiscal_start_month
+    chosen = (parse_period(period, months, fiscal) if period
+              else last_complete_period(last, months, fiscal))
+    if chosen.end <= period_containing(first, months, fiscal).start or chosen.start > last:
+        raise ValueError(
+            f"period {chosen.label} has no transactions: the data run from {first.date()} to "
+            f"{last.date()}; choose a period inside that range")
+    return chosen
+
+
+def available_periods(config: str | Path) -> list[Period]:
+    """Every complete period in a company's data (for backfilling reports)."""
+    settings = load_settings(resolve_config(config))
+    ensure_demo_data(settings)
+    data = load_data(settings)
+    ts = data.transactions["timestamp"]
+    last = last_complete_period(ts.max(), settings.period_months, settings.fiscal_start_month)
+    return [p for p in periods_between(ts.min(), last.start, settings.period_months,
+                                       settings.fiscal_start_month)]
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("ANALYSIS_CACHE_DIR", PROJECT_ROOT / "data" / "cache"))
+
+
+def open_period(config: str | Path = "config/demo.toml", period: str | None = None,
+                cache_dir: str | Path | None = None) -> Context:
+    """Load and validate a company's data and fix the report period (None = last complete)."""
+    settings = load_settings(resolve_config(config))
+    folder = ensure_demo_data(settings)
+    data = load_data(settings)
+    chosen = choose_period(settings, data, period)
+    truth, latent = demo.read_truth(folder) if folder is not None else (None, None)
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return Context(settings, data, chosen, truth, latent, cache)

@@ -1,0 +1,363 @@
+"""The demo company: a seeded, vectorised generator with documented ground truth.
+
+Every behaviour the analyses look for is put in on purpose, with a known size,
+and written to ``truth.json`` next to the data so tests can check that each
+estimator recovers it:
+
+- purchases: each customer buys at a Poisson rate (orders per month) drawn from a
+  gamma distribution, from a first purchase shortly after sign-up until an
+  unobserved dropout time (the Pareto/NBD story) -> concentration emerges;
+- dropout: exponential lifetime whose hazard is ``base * exp(x @ log_hr)`` with
+  known log hazard ratios for satisfaction (per CSAT point), referral
+  acquisition, promotion propensity, breadth (per category), service response
+  time (per doubling over 24 h) and account care (never contacted);
+- spend: Gamma-Gamma order values (p, q, gamma), scaled by market type and by
+  satisfaction (known log spend per CSAT point); category margins; promotions
+  sold at a discount;
+- service: complaints (more frequent when dissatisfied), requests, account
+  visits and referrals made, each with a service cost, so that small customers
+  who are visited often lose money;
+- surveys on CSAT 1-5: a noisy reading of the customer's latent satisfaction;
+- dirt for the ledger: anonymous lines, cancelled orders, return lines.
+
+The latent per-customer values (rates, lifetimes, satisfaction, ...) are
+written to ``latent.parquet``. Nothing here is fitted: the truth is the input.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+DEMO_START = "2023-11-01"
+DEMO_END = "2026-11-01"  # exclusive: three full years of data, last month 2026-10
+DAYS_PER_MONTH = 365.25 / 12
+
+CATEGORIES = {  # category -> gross margin on list price
+    "hardware": 0.22,
+    "consumables": 0.30,
+    "services": 0.45,
+    "accessories": 0.50,
+    "training": 0.55,
+    "software": 0.65,
+}
+CHANNELS = {"referral": 0.20, "advertising": 0.35, "organic": 0.25, "trade_fair": 0.10,
+            "partner": 0.10}
+MARKET_TYPES = {"consumer": 0.60, "producer": 0.10, "intermediary": 0.15, "government": 0.05,
+                "international": 0.10}
+SPEND_MULTIPLIER = {"consumer": 1.0, "producer": 2.5, "intermediary": 3.0, "government": 1.8,
+                    "international": 1.5}
+CARE_PROBABILITY = {"consumer": 0.45, "producer": 0.9, "intermediary": 0.9, "government": 0.9,
+                    "international": 0.7}
+REGIONS = ("north", "south", "east", "west")
+
+
+def default_truth(n_customers: int = 20_000, seed: int = 20261125,
+                  start: str = DEMO_START, end: str = DEMO_END) -> dict[str, Any]:
+    """The ground-truth parameters of the demo company (all rates per month)."""
+    return {
+        "seed": seed,
+        "n_customers": n_customers,
+        "start": start,
+        "end": end,
+        "initial_base_share": 0.25,
+        "first_purchase_delay_days": 5.0,
+        "purchase_rate": {"gamma_shape": 0.8, "mean_per_month": 0.7},
+        "dropout": {
+            "base_rate_per_month": 0.035,
+            "log_hr": {
+                "satisfaction_per_point": -0.30,
+                "referral": math.log(0.6),
+                "promo_propensity": 1.0,
+                "breadth_per_category": -0.15,
+                "log2_response_hours_over_24": 0.20,
+                "never_contacted": math.log(1.25),
+            },
+            "centres": {"satisfaction": 3.7, "promo_propensity": 0.2, "breadth": 2.0},
+        },
+        "spend": {
+            "gamma_gamma": {"p": 4.0, "q": 3.0, "gamma": 30.0},
+            "log_spend_per_satisfaction_point": 0.06,
+            "market_type_multiplier": SPEND_MULTIPLIER,
+            "lines_per_order_mean": 1.5,
+        },
+        "satisfaction": {"scale": "csat5", "latent_mean": 3.7, "latent_sd": 0.8,
+                         "survey_noise_sd": 0.5, "survey_rate_per_month": 0.08},
+        "categories": {"margin": CATEGORIES, "breadth_probabilities": [0.35, 0.3, 0.2, 0.1, 0.05]},
+        "promotion": {"discount": 0.20, "propensity_beta": [1.2, 4.8]},
+        "service": {
+            "complaint_rate_per_month": 0.04, "complaint_log_rate_per_satisfaction_point": -0.6,
+            "request_rate_per_month": 0.05, "visit_rate_per_month_if_cared": 0.2,
+            "referral_rate_per_month": 0.02, "referral_log_rate_per_satisfaction_point": 0.8,
+            "response_hours_median": 24.0, "response_hours_log_sd_customer": 0.9,
+            "response_hours_log_sd_event": 0.5, "unresolved_share": 0.06,
+            "cost": {"complaint_fixed": 25.0, "complaint_per_hour": 0.5, "request": 15.0,
+                     "contact": 45.0, "referral": 0.0},
+            "care_probability": CARE_PROBABILITY,
+        },
+        "channels": CHANNELS,
+        "market_types": MARKET_TYPES,
+        "dirt": {"anonymous_line_share": 0.005, "cancelled_order_share": 0.01,
+                 "return_line_share": 0.03},
+    }
+
+
+def size_for_transactions(transactions: int) -> int:
+    """Number of customers that yields roughly ``transactions`` lines with the default truth."""
+    return max(200, int(round(transactions / 17.0)))
+
+
+def generate(n_customers: int = 20_000, seed: int = 20261125, start: str = DEMO_START,
+             end: str = DEMO_END) -> tuple[dict[str, pd.DataFrame], dict[str, Any], pd.DataFrame]:
+    """Generate the demo company: (raw tables, truth, latent per-customer frame).
+
+    The raw tables are what a company would export (with anonymous lines,
+    cancelled orders and returns still in them); load them through the
+    contract to get validated data and a ledger.
+    """
+    truth = default_truth(n_customers, seed, start, end)
+    rng = np.random.default_rng(seed)
+    t0, t1 = pd.Timestamp(start), pd.Timestamp(end)
+    horizon = (t1 - t0).days / DAYS_PER_MONTH  # months
+    latent = _customers_latent(truth, rng, horizon)
+    orders = _orders(truth, latent, rng, horizon)
+    lines = _lines(truth, latent, orders, rng, horizon)
+    interactions = _interactions(truth, latent, rng, horizon)
+    surveys = _surveys(truth, latent, rng, horizon)
+    customers = _customers_table(latent, t0)
+    tables = {
+        "customers": customers,
+        "transactions": _stamp(lines, t0, "timestamp"),
+        "surveys": _stamp(surveys, t0, "survey_date"),
+        "interactions": _interactions_table(interactions, t0),
+    }
+    latent_out = latent.assign(
+        signup_date=_to_time(latent["signup_month"], t0),
+        first_purchase=_to_time(latent["first_month"], t0),
+        dropout_date=_to_time(latent["dropout_month"], t0),
+        alive_at_end=latent["dropout_month"] >= horizon,
+    ).drop(columns=["signup_month", "first_month", "dropout_month"])
+    return tables, truth, latent_out
+
+
+def _to_time(months: pd.Series | np.ndarray, t0: pd.Timestamp) -> pd.Series:
+    seconds = np.round(np.asarray(months, dtype=float) * DAYS_PER_MONTH * 86400)
+    seconds = np.minimum(seconds, 4e9)  # keep far-future dropout dates representable
+    return pd.Series(t0 + pd.to_timedelta(seconds, unit="s")).astype("datetime64[s]")
+
+
+def _stamp(frame: pd.DataFrame, t0: pd.Timestamp, column: str) -> pd.DataFrame:
+    frame = frame.sort_values("month", kind="stable").reset_index(drop=True)
+    frame.insert(1, column, _to_time(frame.pop("month"), t0).to_numpy())
+    return frame
+
+
+def _customers_latent(truth: dict, rng: np.random.Generator, horizon: float) -> pd.DataFrame:
+    n = truth["n_customers"]
+    ids = pd.Series(np.arange(1, n + 1)).map("C{:07d}".format)
+    signup = np.where(rng.random(n) < truth["initial_base_share"], rng.uniform(0, 1, n),
+                      rng.uniform(0, horizon, n))
+    first = signup + rng.exponential(truth["first_purchase_delay_days"] / DAYS_PER_MONTH, n)
+    channel = rng.choice(list(CHANNELS), n, p=list(CHANNELS.values()))
+    market = rng.choice(list(MARKET_TYPES), n, p=list(MARKET_TYPES.values()))
+    sat_cfg = truth["satisfaction"]
+    satisfaction = np.clip(rng.normal(sat_cfg["latent_mean"], sat_cfg["latent_sd"], n), 1, 5)
+    promo = rng.beta(*truth["promotion"]["propensity_beta"], n)
+    breadth = 1 + rng.choice(5, n, p=truth["categories"]["breadth_probabilities"])
+    service = truth["service"]
+    response = service["response_hours_median"] * np.exp(
+        rng.normal(0, service["response_hours_log_sd_customer"], n))
+    care_p = pd.Series(market).map(service["care_probability"]).to_numpy()
+    cared = rng.random(n) < care_p
+    rate_cfg = truth["purchase_rate"]
+    shape = rate_cfg["gamma_shape"]
+    rate = rng.gamma(shape, rate_cfg["mean_per_month"] / shape, n)
+    drop = truth["dropout"]
+    beta, centre = drop["log_hr"], drop["centres"]
+    log_hazard = (
+        beta["satisfaction_per_point"] * (satisfaction - centre["satisfaction"])
+        + beta["referral"] * (channel == "referral")
+        + beta["promo_propensity"] * (promo - centre["promo_propensity"])
+        + beta["breadth_per_category"] * (breadth - centre["breadth"])
+        + beta["log2_response_hours_over_24"] * np.log2(response / 24.0)
+        + beta["never_contacted"] * (~cared)
+    )
+    hazard = drop["base_rate_per_month"] * np.exp(log_hazard)
+    dropout = first + rng.exponential(1.0 / hazard)
+    gg = truth["spend"]["gamma_gamma"]
+    nu = rng.gamma(gg["q"], 1.0 / gg["gamma"], n)  # scale 1/gamma: nu ~ Gamma(q, rate gamma)
+    spend_scale = pd.Series(market).map(SPEND_MULTIPLIER).to_numpy() * np.exp(
+        truth["spend"]["log_spend_per_satisfaction_point"]
+        * (satisfaction - sat_cfg["latent_mean"]))
+    return pd.DataFrame({
+        "customer_id": ids, "signup_month": signup, "first_month": first,
+        "dropout_month": dropout, "purchase_rate": rate, "dropout_hazard": hazard,
+        "channel": channel, "market_type": market, "satisfaction": satisfaction,
+        "promo_propensity": promo, "breadth": breadth, "response_hours": response,
+        "cared_for": cared, "nu": nu, "spend_scale": spend_scale,
+        "expected_order_value": gg["p"] / nu * spend_scale,
+    })
+
+
+def _events(rng, starts, stops, rate) -> tuple[np.ndarray, np.ndarray]:
+    """Poisson events on [start, stop) per customer: (customer index, time in months)."""
+    length = np.clip(stops - starts, 0, None)
+    counts = rng.poisson(rate * length)
+    who = np.repeat(np.arange(len(starts)), counts)
+    times = starts[who] + rng.random(len(who)) * length[who]
+    return who, times
+
+
+def _orders(truth: dict, latent: pd.DataFrame, rng, horizon: float) -> pd.DataFrame:
+    first = latent["first_month"].to_numpy()
+    end_of_life = np.minimum(latent["dropout_month"].to_numpy(), horizon)
+    buyers = np.flatnonzero(first < horizon)
+    who, times = _events(rng, first, end_of_life, latent["purchase_rate"].to_numpy())
+    who = np.concatenate([buyers, who])
+    times = np.concatenate([first[buyers], times])
+    p = truth["spend"]["gamma_gamma"]["p"]
+    nu = latent["nu"].to_numpy()[who]
+    value = rng.gamma(p, 1.0 / nu) * latent["spend_scale"].to_numpy()[who]
+    order = np.argsort(times, kind="stable")
+    return pd.DataFrame({"who": who[order], "month": times[order], "value": value[order]})
+
+
+def _lines(truth: dict, latent: pd.DataFrame, orders: pd.DataFrame, rng, horizon) -> pd.DataFrame:
+    n_orders = len(orders)
+    per_order = 1 + rng.poisson(truth["spend"]["lines_per_order_mean"] - 1, n_orders)
+    order_idx = np.repeat(np.arange(n_orders), per_order)
+    weights = rng.gamma(2.0, 1.0, len(order_idx))
+    share = weights / np.bincount(order_idx, weights)[order_idx]
+    who = orders["who"].to_numpy()[order_idx]
+    list_value = orders["value"].to_numpy()[order_idx] * share
+    # each customer buys from their first `breadth` categories of a personal ordering
+    cats = np.array(list(CATEGORIES))
+    margins = np.array(list(CATEGORIES.values()))
+    offset = rng.integers(0, len(cats), len(latent))
+    pick = rng.integers(0, 1 << 30, len(order_idx)) % latent["breadth"].to_numpy()[who]
+    cat_idx = (offset[who] + pick) % len(cats)
+    promo = rng.random(len(order_idx)) < latent["promo_propensity"].to_numpy()[who]
+    discount = truth["promotion"]["discount"]
+    revenue = np.round(list_value * np.where(promo, 1 - discount, 1.0), 2)
+    cost = np.round(list_value * (1 - margins[cat_idx]), 2)
+    quantity = 1 + rng.poisson(0.6, len(order_idx))
+    status = np.where(rng.random(n_orders) < truth["dirt"]["cancelled_order_share"],
+                      "cancelled", "completed")[order_idx]
+    lines = pd.DataFrame({
+        "who": who, "month": orders["month"].to_numpy()[order_idx], "category": cats[cat_idx],
+        "quantity": quantity.astype(float), "revenue": revenue, "cost": cost,
+        "promotion": promo, "is_return": False, "status": status,
+    })
+    kept = lines[lines["status"] == "completed"]
+    returned = kept[rng.random(len(kept)) < truth["dirt"]["return_line_share"]]
+    returns = returned.assign(
+        month=returned["month"] + rng.uniform(1, 30, len(returned)) / DAYS_PER_MONTH,
+        revenue=-returned["revenue"], cost=-returned["cost"], is_return=True,
+    )
+    returns = returns[returns["month"] < horizon]
+    lines = pd.concat([lines, returns], ignore_index=True).sort_values("month", kind="stable")
+    ids = latent["customer_id"].to_numpy()[lines["who"].to_numpy()].astype(object)
+    ids[rng.random(len(lines)) < truth["dirt"]["anonymous_line_share"]] = None
+    lines = lines.drop(columns="who")
+    lines.insert(0, "customer_id", pd.array(ids, dtype="string"))
+    lines.insert(0, "transaction_id", pd.Series(np.arange(1, len(lines) + 1)).map("T{:09d}".format)
+                 .to_numpy())
+    return lines.reset_index(drop=True)
+
+
+def _interactions(truth: dict, latent: pd.DataFrame, rng, horizon: float) -> pd.DataFrame:
+    service = truth["service"]
+    first = latent["first_month"].to_numpy()
+    end_of_life = np.minimum(latent["dropout_month"].to_numpy(), horizon)
+    centred = latent["satisfaction"].to_numpy() - truth["satisfaction"]["latent_mean"]
+    rates = {
+        "complaint": service["complaint_rate_per_month"]
+        * np.exp(service["complaint_log_rate_per_satisfaction_point"] * centred),
+        "request": np.full(len(latent), service["request_rate_per_month"]),
+        "contact": service["visit_rate_per_month_if_cared"] * latent["cared_for"].to_numpy(),
+        "referral": service["referral_rate_per_month"]
+        * np.exp(service["referral_log_rate_per_satisfaction_point"] * centred),
+    }
+    parts = []
+    for kind, rate in rates.items():
+        who, times = _events(rng, first, end_of_life, rate)
+        parts.append(pd.DataFrame({"who": who, "month": times, "type": kind}))
+    events = pd.concat(parts, ignore_index=True)
+    response = latent["response_hours"].to_numpy()[events["who"].to_numpy()]
+    hours = response * np.exp(rng.normal(0, service["response_hours_log_sd_event"], len(events)))
+    needs_answer = events["type"].isin(["complaint", "request"]).to_numpy()
+    hours = np.where(needs_answer, hours, 0.0)
+    unresolved = needs_answer & (rng.random(len(events)) < service["unresolved_share"])
+    cost = service["cost"]
+    service_cost = np.select(
+        [events["type"] == "complaint", events["type"] == "request", events["type"] == "contact"],
+        [cost["complaint_fixed"] + cost["complaint_per_hour"] * np.minimum(hours, 300),
+         cost["request"], cost["contact"]],
+        cost["referral"],
+    )
+    return events.assign(hours=np.where(unresolved, np.nan, hours),
+                         service_cost=np.round(service_cost, 2),
+                         customer_id=latent["customer_id"].to_numpy()[events["who"].to_numpy()])
+
+
+def _interactions_table(events: pd.DataFrame, t0: pd.Timestamp) -> pd.DataFrame:
+    events = events.sort_values("month", kind="stable").reset_index(drop=True)
+    opened = _to_time(events["month"], t0)
+    resolved = opened + pd.to_timedelta(np.round(events["hours"].to_numpy() * 3600), unit="s")
+    return pd.DataFrame({"customer_id": events["customer_id"].astype("string"),
+                         "opened_at": opened, "resolved_at": resolved, "type": events["type"],
+                         "service_cost": events["service_cost"]})
+
+
+def _surveys(truth: dict, latent: pd.DataFrame, rng, horizon: float) -> pd.DataFrame:
+    cfg = truth["satisfaction"]
+    first = latent["first_month"].to_numpy()
+    end_of_life = np.minimum(latent["dropout_month"].to_numpy(), horizon)
+    who, times = _events(rng, first, end_of_life,
+                         np.full(len(latent), cfg["survey_rate_per_month"]))
+    level = latent["satisfaction"].to_numpy()[who]
+    score = np.clip(np.round(level + rng.normal(0, cfg["survey_noise_sd"], len(who))), 1, 5)
+    recommend = np.clip(np.round(2.5 * (level - 1) + rng.normal(0, 1.2, len(who))), 0, 10)
+    return pd.DataFrame({"customer_id": latent["customer_id"].to_numpy()[who], "month": times,
+                         "score": score, "would_recommend": recommend})
+
+
+def _customers_table(latent: pd.DataFrame, t0: pd.Timestamp) -> pd.DataFrame:
+    n = len(latent)
+    number = latent["customer_id"].str[1:].astype(int)
+    return pd.DataFrame({
+        "customer_id": latent["customer_id"],
+        "signup_date": _to_time(latent["signup_month"], t0).dt.normalize(),
+        "channel": latent["channel"], "market_type": latent["market_type"],
+        "region": np.array(REGIONS)[number % len(REGIONS)],
+        "name": "Customer " + number.astype(str), "email": "customer" + number.astype(str)
+        + "@example.com",
+    }).iloc[:n]
+
+
+def write(folder: str | Path, n_customers: int = 20_000, seed: int = 20261125,
+          start: str = DEMO_START, end: str = DEMO_END) -> Path:
+    """Generate the demo company and write it as Parquet plus truth.json and latent.parquet."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tables, truth, latent = generate(n_customers, seed, start, end)
+    for name, frame in tables.items():
+        frame.to_parquet(folder / f"{name}.parquet", index=False)
+    latent.to_parquet(folder / "latent.parquet", index=False)
+    (folder / "truth.json").write_text(json.dumps(truth, indent=2, sort_keys=True))
+    return folder
+
+
+def read_truth(folder: str | Path) -> tuple[dict[str, Any] | None, pd.DataFrame | None]:
+    """The truth and latent frame written next to demo data; (None, None) for real data."""
+    folder = Path(folder)
+    if not (folder / "truth.json").exists():
+        return None, None
+    latent = folder / "latent.parquet"
+    return (json.loads((folder / "truth.json").read_text()),
+            pd.read_parquet(latent) if latent.exists() else None)
