@@ -1,0 +1,51 @@
+"""Shared fixtures: a small demo company on disk with its config (generated once per session)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from analysis import demo
+
+SMALL_DEMO_CUSTOMERS = 1500
+
+
+def write_demo_config(folder: Path, data_folder: Path, n_customers: int, extra: str = "") -> Path:
+    config = folder / "demo_small.toml"
+    config.write_text(
+        f"""name = "demo-small"
+satisfaction_scale = "csat5"
+seed = 20261125
+
+[source]
+kind = "parquet"
+path = "{data_folder.as_posix()}"
+
+[tables.transactions]
+file = "transactions.parquet"
+[tables.customers]
+file = "customers.parquet"
+[tables.surveys]
+file = "surveys.parquet"
+[tables.interactions]
+file = "interactions.parquet"
+
+[demo]
+n_customers = {n_customers}
+seed = 20261125
+
+[rules]
+cancelled_values = ["cancelled"]
+{extra}
+"""
+    )
+    return config
+
+
+@pytest.fixture(scope="session")
+def small_demo_config(tmp_path_factory) -> Path:
+    """Config of a 1,500-customer demo company (data generated into a temp folder)."""
+    folder = tmp_path_factory.mktemp("demo_small")
+    demo.write(folder / "data", n_customers=SMALL_DEMO_CUSTOMERS)
+    return write_demo_config(folder, folder / "data", SMALL_DEMO_CUSTOMERS)

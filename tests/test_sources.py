@@ -1,0 +1,115 @@
+"""Sources and mapping: a company's own exports (CSV, Excel, Parquet, DuckDB, SQL) onto the contract."""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+import pytest
+
+from analysis.config import load_settings
+from analysis.contract import ContractError
+from analysis.sources import PROJECT_ROOT, load_cdnow, load_data
+
+EXPORT = pd.DataFrame({
+    "Beleg": ["1", "2", "3"],
+    "Kunde": ["K1", "K2", "K1"],
+    "Datum": ["03.01.2026", "15.01.2026", "02.02.2026"],
+    "Umsatz": ["1.200,50 €", "99,90 €", "-10,00 €"],
+})
+CUSTOMERS = pd.DataFrame({"Kunde": ["K1", "K2"], "Herkunft": ["Empfehlung", "Werbung"]})
+
+MAPPING = {
+    "mapping": {
+        "transactions": {"transaction_id": "Beleg", "customer_id": "Kunde", "timestamp": "Datum",
+                         "revenue": "Umsatz"},
+        "customers": {"customer_id": "Kunde", "channel": "Herkunft"},
+    },
+    "values": {"customers": {"channel": {"Empfehlung": "referral", "Werbung": "advertising"}}},
+    "formats": {"date_format": "%d.%m.%Y", "decimal": ",", "thousands": "."},
+}
+
+
+def config(tmp_path, source: dict, tables: dict) -> dict:
+    return {"name": "acme", "source": source, "tables": tables, **MAPPING}
+
+
+def check_acme(data) -> None:
+    tx = data.transactions
+    assert tx["revenue"].tolist() == [1200.5, 99.9, -10.0]
+    assert tx["timestamp"].tolist() == [pd.Timestamp(d) for d in
+                                        ("2026-01-03", "2026-01-15", "2026-02-02")]
+    assert tx["is_return"].tolist() == [False, False, True]
+    assert data.customers.set_index("customer_id")["channel"].to_dict() == {
+        "K1": "referral", "K2": "advertising"}
+    assert data.ledger.reconciles
+
+
+def test_csv_with_mapping_formats_and_value_map(tmp_path):
+    EXPORT.to_csv(tmp_path / "sales.csv", sep=";", index=False)
+    CUSTOMERS.to_csv(tmp_path / "kunden.csv", sep=";", index=False)
+    tables = {"transactions": {"file": "sales.csv", "sep": ";"},
+              "customers": {"file": "kunden.csv", "sep": ";"}}
+    check_acme(load_data(load_settings(config(tmp_path, {"kind": "csv", "path": str(tmp_path)},
+                                              tables))))
+
+
+def test_excel_source(tmp_path):
+    with pd.ExcelWriter(tmp_path / "export.xlsx") as writer:
+        EXPORT.to_excel(writer, sheet_name="Sales", index=False)
+        CUSTOMERS.to_excel(writer, sheet_name="Kunden", index=False)
+    tables = {"transactions": {"file": "export.xlsx", "sheet": "Sales"},
+              "customers": {"file": "export.xlsx", "sheet": "Kunden"}}
+    check_acme(load_data(load_settings(config(tmp_path, {"kind": "excel", "path": str(tmp_path)},
+                                              tables))))
+
+
+def test_duckdb_file_with_table_and_query(tmp_path):
+    path = tmp_path / "shop.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.register("e", EXPORT)
+        con.register("c", CUSTOMERS)
+        con.execute('CREATE TABLE sales AS SELECT * FROM e')
+        con.execute('CREATE TABLE kunden AS SELECT * FROM c')
+    tables = {"transactions": {"table": "sales"},
+              "customers": {"query": "SELECT Kunde, Herkunft FROM kunden"}}
+    check_acme(load_data(load_settings(config(tmp_path, {"kind": "duckdb", "path": str(path)},
+                                              tables))))
+
+
+def test_sql_engine_by_url(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "shop.sqlite"
+    with sqlite3.connect(path) as con:
+        EXPORT.to_sql("sales", con, index=False)
+        CUSTOMERS.to_sql("kunden", con, index=False)
+    tables = {"transactions": {"table": "sales"}, "customers": {"table": "kunden"}}
+    source = {"kind": "sql", "url": f"sqlite:///{path}"}
+    check_acme(load_data(load_settings(config(tmp_path, source, tables))))
+
+
+def test_mapping_errors_name_the_problem(tmp_path):
+    EXPORT.to_csv(tmp_path / "sales.csv", index=False)
+    bad = config(tmp_path, {"kind": "csv", "path": str(tmp_path)},
+                 {"transactions": {"file": "sales.csv"}})
+    bad["mapping"] = {"transactions": {"customer": "Kunde"}}
+    with pytest.raises(ValueError, match="not contract columns"):
+        load_data(load_settings(bad))
+    unmapped = config(tmp_path, {"kind": "csv", "path": str(tmp_path)},
+                      {"transactions": {"file": "sales.csv"}})
+    unmapped["mapping"] = {}
+    with pytest.raises(ContractError, match="required column is missing"):
+        load_data(load_settings(unmapped))
+
+
+def test_cdnow_sample_and_master_load_through_the_contract():
+    sample = load_cdnow("sample")
+    assert len(sample.transactions) == 6919
+    assert sample.transactions["customer_id"].nunique() == 2357
+    assert sample.ledger.reconciles
+    assert sample.transactions["timestamp"].min() == pd.Timestamp("1997-01-01")
+    raw = pd.read_csv(PROJECT_ROOT / "data/external/cdnow/CDNOW_sample.txt", sep=r"\s+", header=None)
+    assert sample.transactions["revenue"].sum() == pytest.approx(raw[4].sum(), abs=0.005)
+    master = load_cdnow("master")
+    assert len(master.transactions) == 69_659
+    assert master.transactions["customer_id"].nunique() == 23_570
