@@ -49,3 +49,17 @@ def small_demo_config(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("demo_small")
     demo.write(folder / "data", n_customers=SMALL_DEMO_CUSTOMERS)
     return write_demo_config(folder, folder / "data", SMALL_DEMO_CUSTOMERS)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_feature_cache(tmp_path_factory):
+    """Feature caches of the tests (and of notebook kernels they start) go to a temp folder."""
+    import os
+
+    previous = os.environ.get("ANALYSIS_CACHE_DIR")
+    os.environ["ANALYSIS_CACHE_DIR"] = str(tmp_path_factory.mktemp("feature_cache"))
+    yield
+    if previous is None:
+        os.environ.pop("ANALYSIS_CACHE_DIR", None)
+    else:
+        os.environ["ANALYSIS_CACHE_DIR"] = previous

@@ -64,7 +64,8 @@ def test_purchase_counts_match_the_poisson_rates(company):
     orders = sales[~sales["is_return"]].drop_duplicates(["customer_id", "timestamp"])
     observed = orders["customer_id"].value_counts()
     life = (latent["dropout_date"].clip(upper=pd.Timestamp(demo.DEMO_END))
-            - latent["first_purchase"]).dt.total_seconds().clip(lower=0) / 86400 / demo.DAYS_PER_MONTH
+            - latent["first_purchase"]).dt.total_seconds().clip(lower=0)
+    life = life / 86400 / demo.DAYS_PER_MONTH
     expected = (latent["purchase_rate"] * life + (latent["first_purchase"] <
                                                   pd.Timestamp(demo.DEMO_END))).sum()
     # anonymous lines hide ~0.5% of orders; Poisson noise on ~40k orders is ~0.5%

@@ -22,7 +22,8 @@ def tiny_company(with_interactions: bool = True):
         ("b", "2026-02-03 00:00", 40, 30, "Y", True),
         ("c", "2026-03-05 00:00", 25, 5, "X", False),   # first purchase after the window
     ], columns=["customer_id", "timestamp", "revenue", "cost", "category", "promotion"])
-    customers = pd.DataFrame({"customer_id": ["a", "b"], "signup_date": ["2025-12-01", "2025-05-20"],
+    customers = pd.DataFrame({"customer_id": ["a", "b"],
+                              "signup_date": ["2025-12-01", "2025-05-20"],
                               "channel": ["referral", "advertising"]})
     surveys = pd.DataFrame({"customer_id": ["b", "b"], "survey_date": ["2026-01-10", "2026-02-15"],
                             "score": [4, 5]})

@@ -1,4 +1,4 @@
-"""Sources and mapping: a company's own exports (CSV, Excel, Parquet, DuckDB, SQL) onto the contract."""
+"""Sources and mapping: a company's exports (CSV, Excel, Parquet, DuckDB, SQL) onto the contract."""
 
 from __future__ import annotations
 
@@ -108,7 +108,8 @@ def test_cdnow_sample_and_master_load_through_the_contract():
     assert sample.transactions["customer_id"].nunique() == 2357
     assert sample.ledger.reconciles
     assert sample.transactions["timestamp"].min() == pd.Timestamp("1997-01-01")
-    raw = pd.read_csv(PROJECT_ROOT / "data/external/cdnow/CDNOW_sample.txt", sep=r"\s+", header=None)
+    raw = pd.read_csv(PROJECT_ROOT / "data/external/cdnow/CDNOW_sample.txt", sep=r"\s+",
+                      header=None)
     assert sample.transactions["revenue"].sum() == pytest.approx(raw[4].sum(), abs=0.005)
     master = load_cdnow("master")
     assert len(master.transactions) == 69_659

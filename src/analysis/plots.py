@@ -47,10 +47,10 @@ def new_figure(ncols: int = 1, nrows: int = 1, **kwargs):
 
 def finding(ax, title: str, subtitle: str | None = None) -> None:
     """Title that states the finding, with an optional grey subtitle (n, method, period)."""
-    ax.set_title(title)
+    ax.set_title(title, pad=18 if subtitle else 6)
     if subtitle:
-        ax.text(0, 1.01, subtitle, transform=ax.transAxes, fontsize=9, color=NEUTRAL, va="bottom")
-        ax.title.set_position((0, 1.06))
+        ax.annotate(subtitle, xy=(0, 1), xycoords="axes fraction", xytext=(0, 4),
+                    textcoords="offset points", fontsize=9, color=NEUTRAL, va="bottom")
 
 
 def percent_axis(ax, axis: str = "y", decimals: int = 0) -> None:

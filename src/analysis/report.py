@@ -1,0 +1,424 @@
+"""The monthly report pack: run every notebook for a period, merge the results, render.
+
+    analysis report                       # last complete month, demo company
+    analysis report --period 2026-10 --config config/acme.toml
+    analysis report --from 2026-01 --to 2026-10 | --all
+
+For one period the pack is built in a temporary folder next to ``reports/<period>``:
+
+1. the context is opened once (validates the config and period, warms the feature cache
+   that every notebook then reuses);
+2. every notebook in ``notebooks/`` is executed with papermill (parameters ``period``,
+   ``config``, ``output_dir``, ``seed`` injected into the cell tagged ``parameters``);
+   independent notebooks run concurrently (``--jobs``), a notebook listing others in
+   ``metadata.cvl.depends_on`` runs after them, and summary notebooks (number >= 90) last;
+3. the sections each notebook wrote are merged into ``results.json`` and validated
+   against ``results_schema.json``;
+4. ``analyst.html`` (with code), ``leadership.html`` and ``leadership.pdf`` (no code) are
+   rendered offline with the project template;
+5. only when every step succeeded is the folder moved into place, replacing the old pack.
+
+A failing notebook is reported by name, cell and message; its partial output is kept
+in ``reports/_failed/<period>-<time>/`` and the existing pack is left untouched.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as futures
+import contextlib
+import dataclasses
+import datetime as dt
+import json
+import logging
+import multiprocessing
+import os
+import platform
+import re
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from analysis.results import SCHEMA_VERSION, read_sections
+
+PERIOD_PATTERN = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+NOTEBOOK_NUMBER = re.compile(r"^(\d+)_")
+SUMMARY_NUMBER = 90
+INTERNAL_FILES = ("exports/churn_risk.parquet", "exports/customer_value.parquet")
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
+REPORTS_DIR = PROJECT_ROOT / "reports"
+
+
+class ReportError(RuntimeError):
+    """A pack could not be built; the message says which step, notebook and cell."""
+
+
+@dataclasses.dataclass(frozen=True)
+class NotebookRun:
+    name: str
+    seconds: float
+    error: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Pack:
+    period: str
+    folder: Path
+    runs: tuple[NotebookRun, ...]
+    seconds: float
+    files: tuple[str, ...]
+
+
+# -- inputs -------------------------------------------------------------------------------
+
+
+def validate_period(label: str) -> str:
+    """A period label ``YYYY-MM``; anything else (paths, code) is refused."""
+    if not isinstance(label, str) or not PERIOD_PATTERN.match(label):
+        raise ReportError(f"period {label!r} is not a month like 2026-10 (YYYY-MM)")
+    return label
+
+
+def inside(root: Path, *parts: str) -> Path:
+    """``root/parts`` resolved, refusing anything that escapes ``root``."""
+    root = root.resolve()
+    path = root.joinpath(*parts).resolve()
+    if path != root and root not in path.parents:
+        raise ReportError(f"{'/'.join(parts)!r} points outside {root}")
+    return path
+
+
+def list_notebooks(folder: Path = NOTEBOOK_DIR) -> list[Path]:
+    """The pack's notebooks: ``NN_topic.ipynb`` in number order."""
+    found = sorted(p for p in Path(folder).glob("*.ipynb") if NOTEBOOK_NUMBER.match(p.name))
+    if not found:
+        raise ReportError(f"no notebooks named NN_topic.ipynb in {folder}")
+    return found
+
+
+def number(path: Path) -> int:
+    return int(NOTEBOOK_NUMBER.match(path.name).group(1))
+
+
+def dependencies(path: Path) -> set[str]:
+    meta = nbformat.read(path, as_version=4).metadata.get("cvl", {})
+    return set(meta.get("depends_on", []))
+
+
+def waves(notebooks: Sequence[Path]) -> list[list[Path]]:
+    """Groups that can run concurrently, in order: dependencies first, summaries last."""
+    summaries = [p for p in notebooks if number(p) >= SUMMARY_NUMBER]
+    pending = {p.stem: p for p in notebooks if number(p) < SUMMARY_NUMBER}
+    needs = {name: dependencies(p) & set(pending) for name, p in pending.items()}
+    done: set[str] = set()
+    out = []
+    while pending:
+        ready = sorted(n for n in pending if needs[n] <= done)
+        if not ready:
+            raise ReportError(f"notebook dependencies form a cycle: {sorted(pending)}")
+        out.append([pending.pop(n) for n in ready])
+        done.update(ready)
+    out.extend([p] for p in summaries)
+    return out
+
+
+# -- execution ----------------------------------------------------------------------------
+
+
+def execute_notebook(source: Path, target: Path, parameters: dict[str, Any]) -> NotebookRun:
+    """Run one notebook with papermill; the error names the cell and the message."""
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    logging.getLogger("papermill").setLevel(logging.ERROR)
+    started = time.perf_counter()
+    try:
+        with stderr_to(target.with_suffix(".log")):
+            pm.execute_notebook(str(source), str(target), parameters=parameters,
+                                kernel_name="python3", progress_bar=False,
+                                cwd=str(source.parent))
+    except PapermillExecutionError as error:
+        message = (f"{source.name}: cell {error.exec_count or error.cell_index} failed with "
+                   f"{error.ename}: {error.evalue}")
+        return NotebookRun(source.stem, time.perf_counter() - started, message)
+    except Exception as error:  # kernel died, notebook unreadable, ...
+        message = f"{source.name}: {type(error).__name__}: {error}"
+        return NotebookRun(source.stem, time.perf_counter() - started, message)
+    return NotebookRun(source.stem, time.perf_counter() - started)
+
+
+@contextlib.contextmanager
+def stderr_to(path: Path):
+    """Send this process's and the kernel's stderr (warnings, kernel logs) to a log file."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "ab") as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def run_notebooks(notebooks: Sequence[Path], work: Path, parameters: dict[str, Any], jobs: int,
+                  progress: Callable[[str], None]) -> list[NotebookRun]:
+    """Execute the notebooks wave by wave; stop at the first wave with a failure."""
+    (work / "notebooks").mkdir(parents=True, exist_ok=True)
+    runs: list[NotebookRun] = []
+    context = multiprocessing.get_context("spawn")
+    for wave in waves(notebooks):
+        targets = [(p, work / "notebooks" / p.name) for p in wave]
+        for p, _ in targets:
+            progress(f"  running {p.name} ...")
+        if jobs > 1 and len(wave) > 1:
+            with futures.ProcessPoolExecutor(min(jobs, len(wave)), mp_context=context) as pool:
+                done = list(pool.map(execute_notebook, *zip(*targets, strict=True),
+                                     [parameters] * len(wave)))
+        else:
+            done = [execute_notebook(s, t, parameters) for s, t in targets]
+        for run in done:
+            status = "FAILED" if run.error else "ok"
+            progress(f"  {run.name:<32} {status:>6} {run.seconds:6.1f} s")
+        runs.extend(done)
+        if any(r.error for r in done):
+            break
+    return runs
+
+
+# -- results ------------------------------------------------------------------------------
+
+
+def load_schema() -> dict:
+    return json.loads(resources.files("analysis").joinpath("results_schema.json").read_text())
+
+
+def validate_results(payload: dict) -> None:
+    import jsonschema
+
+    try:
+        jsonschema.validate(payload, load_schema())
+    except jsonschema.ValidationError as error:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise ReportError(f"results.json does not match its schema at {where}: "
+                          f"{error.message}") from error
+
+
+def merge_results(work: Path, period: str, config_name: str, fingerprint: str | None) -> dict:
+    """Every section in one document, with the KPIs, the ledger and the claims scorecard."""
+    from analysis.claims import build_scorecard
+
+    sections = read_sections(work)
+    scorecard = build_scorecard(sections, period)
+    summary_extra = sections.get("executive_summary", {}).get("extra", {})
+    quality_extra = sections.get("data_quality", {}).get("extra", {})
+    payload = {
+        "schema_version": SCHEMA_VERSION,
+        "period": period,
+        "config": config_name,
+        "data_fingerprint": fingerprint,
+        "ledger": quality_extra.get("ledger"),
+        "kpis": summary_extra.get("kpis"),
+        "claims": scorecard.to_records(),
+        "claim_counts": scorecard.counts(),
+        "sections": sections,
+    }
+    validate_results(payload)
+    return payload
+
+
+# -- rendering ----------------------------------------------------------------------------
+
+
+def render_pack(work: Path, period: str, config_name: str, runs: Sequence[NotebookRun],
+                pdf: bool, progress: Callable[[str], None]) -> None:
+    """analyst.html (run order, with code), leadership.html/.pdf (summary first, no code)."""
+    from analysis.render import combine, render_html, render_pdf
+
+    executed = [work / "notebooks" / f"{r.name}.ipynb" for r in runs]
+    leadership_order = sorted(executed, key=lambda p: (number(p) < SUMMARY_NUMBER, number(p)))
+    title = f"Customer-value report {period}"
+    subtitle = f"Company: {config_name} · period {period}"
+    footer = (f"customer-value lab · generated {dt.date.today():%d %B %Y} · figures are "
+              "associations in this company's data unless a section says otherwise")
+    started = time.perf_counter()
+    render_html(combine(executed), work / "analyst.html", "analyst", title=title,
+                subtitle=subtitle, footer=footer)
+    leadership = render_html(combine(leadership_order), work / "leadership.html", "leadership",
+                             title=title, subtitle=subtitle, footer=footer)
+    check_leadership(leadership)
+    progress(f"  rendered HTML {time.perf_counter() - started:9.1f} s")
+    if pdf:
+        started = time.perf_counter()
+        render_pdf(leadership, work / "leadership.pdf")
+        progress(f"  rendered PDF {time.perf_counter() - started:10.1f} s")
+
+
+def check_leadership(path: Path) -> None:
+    """Leadership outputs never show e-mail addresses (a sign of leaked PII)."""
+    text = path.read_text(encoding="utf-8")
+    found = [m.group(0) for m in EMAIL.finditer(text)
+             if not m.group(0).endswith((".png", ".svg", ".css"))]
+    if found:
+        raise ReportError(f"{path.name} shows e-mail addresses (e.g. {found[0]!r}); leadership "
+                          "outputs must not contain PII: drop name/email columns before display")
+
+
+# -- the pack -----------------------------------------------------------------------------
+
+
+def build_pack(period: str | None = None, config: str | Path = "config/demo.toml",
+               reports_dir: str | Path = REPORTS_DIR, seed: int | None = None, jobs: int = 2,
+               pdf: bool = True, notebooks_dir: str | Path = NOTEBOOK_DIR,
+               progress: Callable[[str], None] = print) -> Pack:
+    """Build ``reports/<period>/`` atomically; raise :class:`ReportError` on any failure."""
+    from analysis.context import open_period
+
+    started = time.perf_counter()
+    if period is not None:
+        validate_period(period)
+    ctx = open_period(config, period)
+    period = ctx.period.label
+    reports_dir = Path(reports_dir).resolve()
+    target = inside(reports_dir, period)
+    seed = ctx.settings.seed if seed is None else int(seed)
+    progress(f"Report pack {period} ({ctx.settings.name}): preparing features")
+    ctx.features()
+    ctx.panel()
+    notebooks = list_notebooks(Path(notebooks_dir))
+    work = inside(reports_dir, f".tmp-{period}-{os.getpid()}")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    parameters = {"period": period, "config": str(ctx.settings.path), "output_dir": str(work),
+                  "seed": seed}
+    try:
+        runs = run_notebooks(notebooks, work, parameters, jobs, progress)
+        failed = [r for r in runs if r.error]
+        if failed:
+            raise ReportError("; ".join(r.error for r in failed))
+        payload = merge_results(work, period, ctx.settings.name, ctx.data_hash)
+        (work / "results.json").write_text(json.dumps(payload, indent=2, sort_keys=True,
+                                                      allow_nan=False))
+        render_pack(work, period, ctx.settings.name, runs, pdf, progress)
+        for name in INTERNAL_FILES:
+            (work / name).unlink(missing_ok=True)
+        write_run_info(work, runs, parameters, time.perf_counter() - started)
+    except BaseException as error:
+        kept = keep_failed(work, reports_dir, period)
+        if isinstance(error, ReportError):
+            raise ReportError(f"{error}\n  partial output kept in {kept}; the previous pack "
+                              f"in {target} is untouched") from None
+        raise
+    install(work, target)
+    from analysis.index import build_index
+
+    build_index(reports_dir)
+    files = tuple(sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file()))
+    return Pack(period, target, tuple(runs), time.perf_counter() - started, files)
+
+
+def write_run_info(work: Path, runs: Sequence[NotebookRun], parameters: dict, seconds: float):
+    """Timestamps and timings live here, so results.json stays identical across reruns."""
+    info = {
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "seconds": round(seconds, 1),
+        "parameters": {k: v for k, v in parameters.items() if k != "output_dir"},
+        "notebooks": [{"name": r.name, "seconds": round(r.seconds, 1)} for r in runs],
+        "python": platform.python_version(),
+    }
+    (work / "run_info.json").write_text(json.dumps(info, indent=2))
+
+
+def keep_failed(work: Path, reports_dir: Path, period: str) -> Path:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    kept = inside(reports_dir, "_failed", f"{period}-{stamp}")
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    if work.exists():
+        os.replace(work, kept)
+    return kept
+
+
+def install(work: Path, target: Path) -> None:
+    """Move the finished pack into place; the old pack is removed only afterwards."""
+    old = target.with_name(f".old-{target.name}-{os.getpid()}")
+    if target.exists():
+        os.replace(target, old)
+    os.replace(work, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+# -- command line -------------------------------------------------------------------------
+
+
+def register_cli(subparsers) -> None:
+    p = subparsers.add_parser(
+        "report",
+        help="execute the notebooks for a period and render the report pack",
+        description=(
+            "Execute every notebook in notebooks/ for a period with papermill and write "
+            "reports/<period>/: executed notebooks, analyst.html (with code), leadership.html "
+            "and leadership.pdf (no code), results.json, the data-quality ledger and the "
+            "exports; then refresh reports/index.html. The previous pack is replaced only "
+            "when every step succeeded."),
+    )
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--period", help="month YYYY-MM (default: last complete month)")
+    which.add_argument("--all", action="store_true", help="every complete month in the data")
+    which.add_argument("--from", dest="start", metavar="YYYY-MM",
+                       help="first month of a range (with --to)")
+    p.add_argument("--to", dest="stop", metavar="YYYY-MM", help="last month of a range")
+    p.add_argument("--config", default="config/demo.toml", help="company config (TOML/YAML)")
+    p.add_argument("--reports-dir", default=str(REPORTS_DIR), help="where packs are written")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: the config's)")
+    p.add_argument("--jobs", type=int, default=2, help="notebooks run concurrently (default 2)")
+    p.add_argument("--no-pdf", action="store_true", help="skip the PDF (faster drafts)")
+    p.set_defaults(handler=run_cli)
+
+
+def requested_periods(args) -> list[str | None]:
+    if args.all or args.start:
+        from analysis.context import available_periods
+
+        labels = [p.label for p in available_periods(args.config)]
+        if args.start:
+            for label in (args.start, args.stop):
+                if label is None:
+                    raise ReportError("--from needs --to (both YYYY-MM)")
+                validate_period(label)
+            labels = [x for x in labels if args.start <= x <= args.stop]
+        if not labels:
+            raise ReportError("no complete month in the data matches the request")
+        return labels
+    if args.stop:
+        raise ReportError("--to needs --from")
+    return [args.period]
+
+
+def run_cli(args) -> int:
+    started = time.perf_counter()
+    try:
+        periods = requested_periods(args)
+        packs = []
+        for label in periods:
+            pack = build_pack(label, args.config, args.reports_dir, args.seed, args.jobs,
+                              not args.no_pdf)
+            packs.append(pack)
+            print(f"  -> {pack.folder} ({pack.seconds:.1f} s)")
+    except (ReportError, FileNotFoundError, ValueError) as error:
+        print(f"report failed: {error}", file=sys.stderr)
+        return 1
+    print(f"\n{len(packs)} pack(s) in {time.perf_counter() - started:.1f} s")
+    for pack in packs:
+        for name in ("leadership.pdf", "leadership.html", "analyst.html", "results.json"):
+            if (pack.folder / name).exists():
+                print(f"  {pack.folder / name}")
+    print(f"  index: {Path(args.reports_dir).resolve() / 'index.html'}")
+    return 0

@@ -1,0 +1,141 @@
+"""The report pack: every file, offline leadership HTML, PDF, schema, atomicity, determinism."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import jsonschema
+import nbformat
+import pytest
+from pypdf import PdfReader
+
+from analysis.render import external_resources
+from analysis.report import (
+    NOTEBOOK_DIR,
+    ReportError,
+    build_pack,
+    inside,
+    load_schema,
+    validate_period,
+    waves,
+)
+
+PACK_FILES = ("analyst.html", "leadership.html", "leadership.pdf", "results.json",
+              "run_info.json", "ledger.csv", "notebooks/01_data_quality.ipynb",
+              "notebooks/90_executive_summary.ipynb")
+
+
+def copy_notebooks(folder: Path, names=("01_data_quality", "90_executive_summary")) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copy(NOTEBOOK_DIR / f"{name}.ipynb", folder)
+    return folder
+
+
+def failing_notebook(folder: Path) -> None:
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell(
+        "period = None\nconfig = 'config/demo.toml'\noutput_dir = None\nseed = 1")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell("raise RuntimeError('deliberate failure')")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, folder / "05_broken.ipynb")
+
+
+@pytest.fixture(scope="module")
+def pack(small_demo_config, tmp_path_factory):
+    root = tmp_path_factory.mktemp("pack")
+    notebooks = copy_notebooks(root / "notebooks")
+    return build_pack(config=small_demo_config, reports_dir=root / "reports",
+                      notebooks_dir=notebooks, progress=lambda _: None)
+
+
+def test_pack_contains_every_file(pack):
+    for name in PACK_FILES:
+        assert (pack.folder / name).is_file(), name
+    assert (pack.folder.parent / "index.html").is_file()
+    assert not list(pack.folder.parent.glob(".tmp-*")), "temporary folder left behind"
+
+
+def test_leadership_html_has_no_code_and_no_external_resources(pack):
+    text = (pack.folder / "leadership.html").read_text()
+    assert not re.search(r'class="[^"]*(jp-InputArea-editor|highlight)', text), "code cell shown"
+    assert "open_period(" not in text, "code leaked into the leadership HTML"
+    assert "Traceback" not in text
+    assert "<script" not in text.lower()
+    assert external_resources(text) == []
+    assert not re.search(r"https?://", text), "leadership HTML mentions a URL"
+    assert "Executive summary" in text and "Data quality" in text
+    analyst = (pack.folder / "analyst.html").read_text()
+    assert "open_period" in analyst and external_resources(analyst) == []
+
+
+def test_leadership_starts_with_the_executive_summary(pack):
+    text = (pack.folder / "leadership.html").read_text()
+    assert text.index("Executive summary") < text.index("Data quality: what went")
+
+
+def test_pdf_has_pages_and_names_the_period(pack):
+    reader = PdfReader(pack.folder / "leadership.pdf")
+    assert len(reader.pages) >= 2
+    first = reader.pages[0].extract_text()
+    assert pack.period in first
+
+
+def test_results_json_validates_and_reconciles(pack):
+    payload = json.loads((pack.folder / "results.json").read_text())
+    jsonschema.validate(payload, load_schema())
+    assert payload["period"] == pack.period
+    assert [c["claim_id"] for c in payload["claims"]] == [f"C{i}" for i in range(1, 13)]
+    assert payload["ledger"]["reconciles"] is True
+    assert payload["kpis"]["current"]["customers"]["value"] > 0
+
+
+def test_rerun_gives_the_same_results_and_failure_keeps_the_good_pack(pack, tmp_path):
+    reports = pack.folder.parent
+    before = (pack.folder / "results.json").read_bytes()
+    notebooks = copy_notebooks(tmp_path / "notebooks")
+    build_pack(pack.period, _config_of(pack), reports, notebooks_dir=notebooks, pdf=False,
+               progress=lambda _: None)
+    assert (pack.folder / "results.json").read_bytes() == before, "rerun changed the numbers"
+
+    failing_notebook(notebooks)
+    with pytest.raises(ReportError) as error:
+        build_pack(pack.period, _config_of(pack), reports, notebooks_dir=notebooks, pdf=False,
+                   progress=lambda _: None)
+    message = str(error.value)
+    assert "05_broken.ipynb" in message and "cell" in message and "deliberate failure" in message
+    assert (pack.folder / "results.json").read_bytes() == before
+    failed = list((reports / "_failed").glob(f"{pack.period}-*"))
+    assert failed and (failed[0] / "notebooks" / "05_broken.ipynb").exists()
+
+
+def _config_of(pack) -> str:
+    info = json.loads((pack.folder / "run_info.json").read_text())
+    return info["parameters"]["config"]
+
+
+@pytest.mark.parametrize("bad", ["2026-13", "../2026-10", "2026-1", "__import__('os')", ""])
+def test_bad_periods_are_refused(bad):
+    with pytest.raises(ReportError, match="YYYY-MM"):
+        validate_period(bad)
+
+
+def test_paths_cannot_escape_the_reports_folder(tmp_path):
+    assert inside(tmp_path, "2026-10") == (tmp_path / "2026-10").resolve()
+    with pytest.raises(ReportError, match="outside"):
+        inside(tmp_path, "..", "elsewhere")
+
+
+def test_waves_run_dependencies_first_and_summaries_last(tmp_path):
+    for name, deps in (("01_a", []), ("02_b", []), ("06_seg", ["02_b"]), ("90_sum", [])):
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["cvl"] = {"depends_on": deps}
+        nbformat.write(nb, tmp_path / f"{name}.ipynb")
+    order = waves(sorted(tmp_path.glob("*.ipynb")))
+    assert [[p.stem for p in wave] for wave in order] == [["01_a", "02_b"], ["06_seg"],
+                                                           ["90_sum"]]
