@@ -1,0 +1,169 @@
+"""Concentration: simulation with known truth, hand-made cases, properties, the demo company."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analysis import concentration as c
+from analysis import demo
+from analysis.concentration_tail import fit_tail
+from analysis.results import Verdict
+
+values = st.lists(st.one_of(st.just(0.0), st.floats(1e-3, 1e6)), min_size=2,
+                  max_size=60).filter(lambda v: sum(v) > 0)
+
+
+def pareto_sample(index: float, n: int, seed: int) -> np.ndarray:
+    return (np.random.default_rng(seed).pareto(index, n) + 1) * 10.0
+
+
+def test_exact_8020_index():
+    assert c.pareto_top_share(c.EXACT_8020_INDEX, 0.2) == pytest.approx(0.8)
+
+
+def test_pareto_8020_is_recovered_by_the_tail_index_and_its_implied_share():
+    x = pareto_sample(c.EXACT_8020_INDEX, 20_000, seed=3)
+    fit = fit_tail(x, gof_replicates=0)
+    assert fit.index.covers(c.EXACT_8020_INDEX)
+    implied = c.implied_top_share(fit.index, 0.2)
+    assert implied.covers(0.80)
+    # the empirical share of such a heavy tail sits below 80% in finite samples (documented)
+    empirical = c.concentration(x, replicates=300, seed=1).shares[0.2]
+    assert 0.65 < empirical.value < 0.80
+
+
+def test_lighter_tail_index_is_recovered_and_gof_does_not_reject():
+    x = pareto_sample(2.5, 5_000, seed=4)
+    fit = fit_tail(x, gof_replicates=30, seed=2)
+    assert fit.index.covers(2.5)
+    assert fit.gof_p is not None and fit.gof_p > 0.1
+    expected = c.pareto_top_share(2.5, 0.2)
+    share = c.concentration(x, replicates=400, seed=1).shares[0.2]
+    assert share.low - 0.01 <= expected <= share.high + 0.01
+
+
+def test_lognormal_is_preferred_for_lognormal_data():
+    x = np.random.default_rng(5).lognormal(3, 1.0, 20_000)
+    fit = fit_tail(x, gof_replicates=0)
+    assert fit.lognormal_lr < 0 and fit.preferred == "lognormal"
+
+
+def test_equal_spends_have_zero_gini_and_proportional_shares():
+    conc = c.concentration(np.full(100, 7.0), replicates=50)
+    assert conc.gini.value == pytest.approx(0.0, abs=1e-12)
+    for k, e in conc.shares.items():
+        assert e.value == pytest.approx(k)
+    assert conc.customers_for_80.value == pytest.approx(0.8)
+
+
+def test_hand_made_shares_and_whale_curve():
+    assert c.top_shares([50, 30, 10, 5, 5], (0.2, 0.4)) == pytest.approx([0.5, 0.8])
+    assert c.customers_for_share([50, 30, 10, 5, 5], 0.8) == pytest.approx(0.4)
+    whale = c.whale_curve([10, 5, -3, 1])        # sorted: 10, 5, 1, -3; total 13
+    assert whale.peak == pytest.approx(16 / 13)
+    assert whale.peak_at == pytest.approx(0.75)
+    assert whale.unprofitable_share.value == pytest.approx(0.25)
+    assert whale.profit_destroyed == pytest.approx(3 / 13)
+    assert list(whale.curve["profit"]) == pytest.approx([0, 10 / 13, 15 / 13, 16 / 13, 1])
+
+
+def test_bad_input_is_refused_with_the_column_name():
+    with pytest.raises(ValueError, match="revenue: 1 missing"):
+        c.concentration([1.0, np.nan, 3.0], "revenue")
+    with pytest.raises(ValueError, match="non-negative"):
+        c.gini([1.0, -2.0])
+    with pytest.raises(ValueError, match="positive total profit"):
+        c.whale_curve([-1.0, -2.0])
+
+
+@settings(max_examples=60, deadline=None)
+@given(values)
+def test_shares_are_monotone_in_k_and_bounded(v):
+    shares = c.top_shares(v, (0.01, 0.05, 0.1, 0.2, 0.5, 1.0))
+    assert np.all(np.diff(shares) >= -1e-12)
+    assert shares[-1] == pytest.approx(1.0)
+    assert 0 <= c.gini(v) <= 1 + 1e-12
+
+
+@settings(max_examples=60, deadline=None)
+@given(values, st.floats(0.01, 1e4), st.randoms())
+def test_scale_and_order_invariance(v, scale, rnd):
+    shuffled = list(v)
+    rnd.shuffle(shuffled)
+    base = c.top_shares(v)
+    assert c.top_shares(np.array(v) * scale) == pytest.approx(base, rel=1e-9, abs=1e-12)
+    assert c.top_shares(shuffled) == pytest.approx(base, rel=1e-9, abs=1e-12)
+    assert c.gini(np.array(shuffled) * scale) == pytest.approx(c.gini(v), rel=1e-9, abs=1e-12)
+
+
+def test_bootstrap_weights_match_explicit_resampling():
+    rng = np.random.default_rng(0)
+    v = rng.lognormal(0, 1, 40)
+    counts = next(c.bootstrap_counts(len(v), 1, seed=9))
+    resample = np.repeat(v, counts[0].astype(int))
+    assert c.top_shares(v, (0.2,), weights=counts)[0] == pytest.approx(
+        c.top_shares(resample, (0.2,)), rel=1e-12)
+    assert c.gini(v, weights=counts)[0] == pytest.approx(c.gini(resample), rel=1e-12)
+
+
+def test_bootstrap_is_seeded():
+    x = pareto_sample(2.0, 500, seed=1)
+    a = c.concentration(x, replicates=100, seed=7).shares[0.2]
+    b = c.concentration(x, replicates=100, seed=7).shares[0.2]
+    assert (a.low, a.high) == (b.low, b.high)
+
+
+def test_claim_c1_verdicts():
+    near = c.concentration(pareto_sample(c.EXACT_8020_INDEX, 5000, 2), "profit",
+                           c.PROFIT_FRACTIONS, replicates=200)
+    assert c.claim_c1(near).verdict in (Verdict.SUPPORTED, Verdict.NOT_SUPPORTED)
+    flat = c.concentration(np.random.default_rng(1).uniform(90, 110, 2000), "profit",
+                           c.PROFIT_FRACTIONS, replicates=200)
+    result = c.claim_c1(flat)
+    assert result.verdict is Verdict.NOT_SUPPORTED and "below" in result.summary
+    assert c.claim_c1(None, "no cost data").verdict is Verdict.NOT_TESTABLE
+
+
+def test_size_bands_and_c6_on_hand_made_data():
+    rng = np.random.default_rng(2)
+    revenue = np.concatenate([rng.uniform(1, 10, 100), rng.uniform(100, 1000, 400)])
+    service = np.where(revenue < 10, 20.0, 5.0)
+    features = pd.DataFrame({"revenue": revenue, "service_cost": service,
+                             "profit": 0.3 * revenue - service})
+    bands = c.size_bands(features)
+    assert bands.table["customers"].sum() == 500
+    assert bands.smallest_unprofitable.value == pytest.approx(1.0)
+    assert c.claim_c6(bands).verdict is Verdict.SUPPORTED
+
+
+def test_core_customers_tiers_and_trend():
+    current = pd.DataFrame({"customer_id": list("abcdefghij"), "orders": 1,
+                            "revenue": np.arange(10, 0, -1) * 10.0,
+                            "profit": np.arange(10, 0, -1) * 1.0})
+    previous = pd.DataFrame({"customer_id": ["a", "b"], "profit": [5.0, 9.0]})
+    core = c.core_customers(current, previous)
+    assert list(core["customer_id"]) == ["a", "b"]
+    assert list(core["trend"]) == ["growing", "stable"]
+
+
+def test_demo_concentration_matches_its_ground_truth(small_demo_config):
+    from analysis.context import open_period
+
+    ctx = open_period(small_demo_config)
+    start, end = ctx.window(12)
+    features = ctx.features(start, end)
+    buyers = features[features["orders"] > 0]
+    observed = c.concentration(buyers["revenue"].to_numpy(), replicates=300, seed=1)
+    latent = ctx.latent.set_index("customer_id").loc[buyers["customer_id"]]
+    t0 = pd.Timestamp(demo.DEMO_START)
+    alive_from = np.maximum((start - t0).days, (latent["first_purchase"] - t0).dt.days)
+    alive_to = np.minimum((end - t0).days, (latent["dropout_date"] - t0).dt.days)
+    months = np.clip(alive_to - alive_from, 0, None) / demo.DAYS_PER_MONTH
+    expected = latent["purchase_rate"] * months * latent["expected_order_value"]
+    implied = c.top_shares(expected.to_numpy()[expected.to_numpy() > 0], (0.2,))[0]
+    # purchase noise and the first purchase make the observed share differ a little
+    assert abs(observed.shares[0.2].value - implied) < 0.06
