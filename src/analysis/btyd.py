@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
-from statsmodels.tools.numdiff import approx_hess
+from statsmodels.tools.numdiff import approx_fprime, approx_hess
 
 from analysis import plots
 from analysis.results import Estimate
@@ -114,31 +114,42 @@ class FittedModel:
 
 def _fit(name: str, names: Sequence[str], loglik: Callable, grad: Callable | None,
          start: np.ndarray, n: int) -> FittedModel:
-    """Maximise ``loglik(params)`` over log-parameters; SEs from the Hessian at the optimum."""
+    """Maximise ``loglik(params)`` over log-parameters; SEs from the Hessian at the optimum.
+
+    The objective is the mean log-likelihood per customer (well scaled for BFGS); with an
+    analytic gradient the Hessian is the finite-difference Jacobian of the gradient.
+    """
+    scale = 1.0 / max(n, 1)
+
     def objective(theta):
-        value = -loglik(np.exp(theta))
+        value = -loglik(np.exp(theta)) * scale
         return value if np.isfinite(value) else 1e300
 
     jac = None
     if grad is not None:
         def jac(theta):
             p = np.exp(theta)
-            return -grad(p) * p
+            return -grad(p) * p * scale
 
     result = optimize.minimize(objective, np.log(start), jac=jac, method="BFGS",
-                               options={"gtol": 1e-7, "maxiter": 2000})
-    if not result.success:  # polish from where BFGS stopped
+                               options={"gtol": 1e-8, "maxiter": 2000})
+    gradient_ok = jac is not None and np.max(np.abs(jac(result.x))) < 1e-6
+    if not (result.success or gradient_ok):  # polish from where BFGS stopped
         result = optimize.minimize(objective, result.x, method="Nelder-Mead",
-                                   options={"xatol": 1e-8, "fatol": 1e-10, "maxiter": 20000})
+                                   options={"xatol": 1e-8, "fatol": 1e-12, "maxiter": 20000})
     params = np.exp(result.x)
-    hess = approx_hess(params, loglik)
+    if grad is not None:
+        hess = approx_fprime(params, grad, centered=True)
+        hess = (hess + hess.T) / 2
+    else:
+        hess = approx_hess(params, loglik)
     try:
         cov = np.linalg.inv(-hess)
         se = np.sqrt(np.clip(np.diag(cov), 0, None))
     except np.linalg.LinAlgError:
         se = np.full(len(params), np.nan)
     return FittedModel(name, pd.Series(params, index=list(names)), pd.Series(se, index=list(names)),
-                       float(loglik(params)), n, bool(result.success or np.isfinite(result.fun)))
+                       float(loglik(params)), n, bool(result.success or gradient_ok))
 
 
 def _columns(summary: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -153,42 +164,69 @@ def _columns(summary: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 # -- BG/NBD ---------------------------------------------------------------------------------
 
 
-def bgnbd_loglik_terms(params, x, t_x, T) -> np.ndarray:
+def _by_frequency(x: np.ndarray, groups=None):
+    """Unique frequencies and the index of each row's frequency (terms that depend on x only
+    are computed once per distinct x: a few dozen values instead of every customer)."""
+    return groups if groups is not None else np.unique(x, return_inverse=True)
+
+
+def _x_terms(params, ux):
+    r, _alpha, a, b = params
+    uxm = np.maximum(ux, 1)
+    has = ux > 0
+    return {
+        "gl": special.gammaln(r + ux) - special.gammaln(r),
+        "b2": special.betaln(a, b + ux) - special.betaln(a, b),
+        "b3": np.where(has, special.betaln(a + 1, b + uxm - 1) - special.betaln(a, b), -np.inf),
+    }
+
+
+def bgnbd_loglik_terms(params, x, t_x, T, groups=None) -> np.ndarray:
     r, alpha, a, b = params
-    a1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
-    a2 = special.betaln(a, b + x) - special.betaln(a, b) - (r + x) * np.log(alpha + T)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        a3 = np.where(x > 0, special.betaln(a + 1, b + np.maximum(x, 1) - 1)
-                      - special.betaln(a, b) - (r + x) * np.log(alpha + t_x), -np.inf)
+    ux, inv = _by_frequency(x, groups)
+    terms = {k: v[inv] for k, v in _x_terms(params, ux).items()}
+    a1 = terms["gl"] + r * np.log(alpha)
+    a2 = terms["b2"] - (r + x) * np.log(alpha + T)
+    with np.errstate(invalid="ignore"):
+        a3 = terms["b3"] - (r + x) * np.log(alpha + t_x)
     return a1 + np.logaddexp(a2, a3)
 
 
-def bgnbd_gradient(params, x, t_x, T, weights) -> np.ndarray:
+def bgnbd_gradient(params, x, t_x, T, weights, groups=None) -> np.ndarray:
     r, alpha, a, b = params
     psi = special.digamma
-    a2 = special.betaln(a, b + x) - (r + x) * np.log(alpha + T)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        a3 = np.where(x > 0, special.betaln(a + 1, b + np.maximum(x, 1) - 1)
-                      - (r + x) * np.log(alpha + t_x), -np.inf)
+    ux, inv = _by_frequency(x, groups)
+    base = _x_terms(params, ux)
+    log_t, log_tx = np.log(alpha + T), np.log(alpha + t_x)
+    a2 = base["b2"][inv] - (r + x) * log_t
+    with np.errstate(invalid="ignore"):
+        a3 = base["b3"][inv] - (r + x) * log_tx
     w3 = np.exp(a3 - np.logaddexp(a2, a3))
     w2 = 1 - w3
-    xm = np.maximum(x, 1)
-    d_r = psi(r + x) - psi(r) + np.log(alpha) - w2 * np.log(alpha + T) - w3 * np.log(alpha + t_x)
-    d_alpha = r / alpha - w2 * (r + x) / (alpha + T) - w3 * (r + x) / (alpha + t_x)
+    uxm = np.maximum(ux, 1)
+    has = ux > 0
+    psi_abx = psi(a + b + ux)
     base_a, base_b = psi(a) - psi(a + b), psi(b) - psi(a + b)
-    d_a = (w2 * (psi(a) - psi(a + b + x)) + w3 * np.where(x > 0, psi(a + 1) - psi(a + b + x), 0)
-           - base_a)
-    d_b = (w2 * (psi(b + x) - psi(a + b + x))
-           + w3 * np.where(x > 0, psi(b + xm - 1) - psi(a + b + x), 0) - base_b)
-    return np.array([(weights * g).sum() for g in (d_r, d_alpha, d_a, d_b)])
+    d_r_x = (psi(r + ux) - psi(r))[inv]
+    da2 = (psi(a) - psi_abx - base_a)[inv]
+    da3 = np.where(has, psi(a + 1) - psi_abx - base_a, 0.0)[inv]
+    db2 = (psi(b + ux) - psi_abx - base_b)[inv]
+    db3 = np.where(has, psi(b + uxm - 1) - psi_abx - base_b, 0.0)[inv]
+    d_r = d_r_x + np.log(alpha) - w2 * log_t - w3 * log_tx
+    d_alpha = r / alpha - (r + x) * (w2 / (alpha + T) + w3 / (alpha + t_x))
+    d_a = w2 * da2 + w3 * da3
+    d_b = w2 * db2 + w3 * db3
+    return np.array([weights @ g for g in (d_r, d_alpha, d_a, d_b)])
 
 
 def fit_bgnbd(summary: pd.DataFrame, start=(0.5, 5.0, 0.8, 2.5)) -> FittedModel:
     rows, weights = compress(summary, ["frequency", "recency", "T"])
     x, t_x, T = _columns(rows)
+    groups = np.unique(x, return_inverse=True)
     return _fit("BG/NBD", ("r", "alpha", "a", "b"),
-                lambda p: float(weights @ bgnbd_loglik_terms(p, x, t_x, T)),
-                lambda p: bgnbd_gradient(p, x, t_x, T, weights), np.array(start), len(summary))
+                lambda p: float(weights @ bgnbd_loglik_terms(p, x, t_x, T, groups)),
+                lambda p: bgnbd_gradient(p, x, t_x, T, weights, groups), np.array(start),
+                len(summary))
 
 
 def bgnbd_p_alive(params, x, t_x, T) -> np.ndarray:

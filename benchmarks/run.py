@@ -1,0 +1,162 @@
+"""Benchmarks: wall time and peak memory at 100k, 1M and 10M transaction lines.
+
+    .venv/bin/python benchmarks/run.py [--sizes 100000 1000000 10000000] [--steps ...]
+                                       [--no-btyd]
+
+Steps per size: load, features (DuckDB and the same in pandas), each analysis, the
+concentration bootstrap (vectorised vs a resample loop) and the whole monthly pack.
+Once per run: BG/NBD and Gamma-Gamma on CDNOW master, this project vs lifetimes (installed
+into benchmarks/.venv-lifetimes from requirements-lifetimes.txt, never into the project).
+
+Each step runs in its own process (benchmarks/steps.py) so its peak memory is
+its own. Data are generated once per size into benchmarks/work/ (not
+committed). Results, with machine information, go to benchmarks/results.json
+and benchmarks/RESULTS.md (committed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+WORK = HERE / "work"
+sys.path.insert(0, str(HERE.parent / "src"))
+
+from analysis import demo  # noqa: E402
+
+DEFAULT_SIZES = (100_000, 1_000_000, 10_000_000)
+DEFAULT_STEPS = ("load", "features_duckdb", "features_pandas", "pack", "analysis_concentration",
+                 "analysis_satisfaction", "analysis_churn", "analysis_clv", "analysis_segments",
+                 "bootstrap")
+LIFETIMES_VENV = HERE / ".venv-lifetimes"
+
+
+def dataset(lines: int) -> Path:
+    folder = WORK / f"demo_{lines}"
+    if not (folder / "transactions.parquet").exists():
+        started = time.perf_counter()
+        demo.write(folder, n_customers=demo.size_for_transactions(lines))
+        print(f"  generated {folder.name} in {time.perf_counter() - started:.1f} s", flush=True)
+    return folder
+
+
+def run_step(step: str, folder: Path, timeout: float = 1800) -> dict:
+    cmd = [sys.executable, str(HERE / "steps.py"), step, str(folder)]
+    env = {**os.environ, "PYTHONPATH": str(HERE.parent / "src")}
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    if done.returncode != 0:
+        return {"step": step, "error": done.stderr.strip().splitlines()[-1:]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def lifetimes_python() -> Path:
+    python = LIFETIMES_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(LIFETIMES_VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-r",
+                        str(HERE / "requirements-lifetimes.txt")], check=True)
+    return python
+
+
+def btyd_comparison() -> list[dict]:
+    """Fit times on CDNOW master: ours, then lifetimes on the same summary."""
+    env = {**os.environ, "PYTHONPATH": str(HERE.parent / "src")}
+    csv = WORK / "cdnow_master_summary.csv"
+    WORK.mkdir(exist_ok=True)
+    script = str(HERE / "btyd_compare.py")
+    ours = json.loads(subprocess.run([sys.executable, script, "ours", str(csv)], env=env,
+                                     capture_output=True, text=True, check=True).stdout)
+    rows = [{"step": "bgnbd_fit_cdnow_master", "tool": ours["tool"],
+             "seconds": round(ours["bgnbd_seconds"], 3), "customers": ours["customers"],
+             "note": f"params {ours['bgnbd']}"},
+            {"step": "gamma_gamma_fit_cdnow_master", "tool": ours["tool"],
+             "seconds": round(ours["gamma_gamma_seconds"], 3), "customers": ours["customers"]}]
+    try:
+        done = subprocess.run([str(lifetimes_python()), script, "lifetimes", str(csv)],
+                              capture_output=True, text=True, check=True)
+        theirs = json.loads(done.stdout.strip().splitlines()[-1])
+    except (subprocess.CalledProcessError, OSError) as error:
+        rows.append({"step": "bgnbd_fit_cdnow_master", "tool": "lifetimes",
+                     "error": f"lifetimes could not run here: {error}"})
+        return rows
+    speed = theirs["bgnbd_seconds"] / ours["bgnbd_seconds"]
+    rows += [{"step": "bgnbd_fit_cdnow_master", "tool": theirs["tool"],
+              "seconds": round(theirs["bgnbd_seconds"], 3), "customers": theirs["customers"],
+              "note": f"params {theirs['bgnbd']}; ours is {speed:.1f}x faster"},
+             {"step": "gamma_gamma_fit_cdnow_master", "tool": theirs["tool"],
+              "seconds": round(theirs["gamma_gamma_seconds"], 3),
+              "customers": theirs["customers"],
+              "note": f"ours is {theirs['gamma_gamma_seconds'] / ours['gamma_gamma_seconds']:.1f}x"
+                      " faster"}]
+    return rows
+
+
+def machine() -> dict:
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "memory_gib": _memory_gib(),
+    }
+
+
+def _memory_gib() -> float | None:
+    try:
+        with open("/proc/meminfo") as f:
+            return round(int(f.readline().split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        return None
+
+
+def write_results(results: list[dict]) -> None:
+    payload = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), "results": results}
+    (HERE / "results.json").write_text(json.dumps(payload, indent=2))
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Machine: {payload['machine']}  ",
+        f"Date: {payload['date']}",
+        "",
+        "| lines | customers | step | wall s | compute s | peak MiB | note |",
+        "|---:|---:|---|---:|---:|---:|---|",
+    ]
+    for r in results:
+        size = f"{r['lines']:,}" if "lines" in r else r.get("tool", "")
+        lines.append(
+            f"| {size} | {r.get('customers', '')} | {r['step']} | "
+            f"{r.get('seconds', '')} | {r.get('compute_seconds', '')} | "
+            f"{r.get('peak_mib', '')} | {r.get('error', r.get('note', ''))} |"
+        )
+    (HERE / "RESULTS.md").write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES))
+    parser.add_argument("--steps", nargs="+", default=list(DEFAULT_STEPS))
+    parser.add_argument("--no-btyd", action="store_true", help="skip the lifetimes comparison")
+    args = parser.parse_args()
+    results = [] if args.no_btyd else btyd_comparison()
+    for row in results:
+        print(f"  {row}", flush=True)
+    for lines in args.sizes:
+        print(f"{lines:,} lines", flush=True)
+        folder = dataset(lines)
+        for step in args.steps:
+            result = {"lines": lines, **run_step(step, folder)}
+            print(f"  {result}", flush=True)
+            results.append(result)
+            write_results(results)
+
+
+if __name__ == "__main__":
+    main()
