@@ -114,3 +114,22 @@ def test_cdnow_sample_and_master_load_through_the_contract():
     master = load_cdnow("master")
     assert len(master.transactions) == 69_659
     assert master.transactions["customer_id"].nunique() == 23_570
+
+
+def test_cached_load_equals_a_fresh_load_and_follows_file_changes(small_demo_config, tmp_path):
+    import os
+
+    from analysis.config import load_settings
+    from analysis.context import load_cached, source_fingerprint
+
+    settings = load_settings(small_demo_config)
+    fresh = load_data(settings)
+    load_cached(settings, tmp_path)
+    cached = load_cached(settings, tmp_path)
+    for name in ("transactions", "customers", "surveys", "interactions"):
+        pd.testing.assert_frame_equal(getattr(cached, name), getattr(fresh, name))
+    assert cached.ledger.rows == fresh.ledger.rows and cached.ledger.reconciles
+    key = source_fingerprint(settings)
+    tx = settings.resolve(settings.raw["source"]["path"]) / "transactions.parquet"
+    os.utime(tx, ns=(tx.stat().st_atime_ns, tx.stat().st_mtime_ns + 10**9))
+    assert source_fingerprint(settings) != key

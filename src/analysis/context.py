@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
 import tempfile
 from functools import cached_property
@@ -23,7 +24,7 @@ import pandas as pd
 
 from analysis import demo
 from analysis.config import Settings, load_settings
-from analysis.contract import CustomerData
+from analysis.contract import SCALES, CustomerData
 from analysis.features import FeatureEngine
 from analysis.ledger import Ledger
 from analysis.periods import (
@@ -177,6 +178,54 @@ def available_periods(config: str | Path) -> list[Period]:
                                        settings.fiscal_start_month)]
 
 
+def source_fingerprint(settings: Settings) -> str | None:
+    """Config content plus size and modification time of every source file; None for
+    database sources (their content can change without a trace, so they are not cached)."""
+    source = settings.raw.get("source", {})
+    if source.get("kind") not in ("csv", "parquet", "excel"):
+        return None
+    folder = settings.resolve(source.get("path", "."))
+    digest = hashlib.sha256(settings.fingerprint().encode())
+    for table, spec in sorted(settings.raw.get("tables", {}).items()):
+        path = folder / spec.get("file", "")
+        if not path.exists():
+            return None
+        stat = path.stat()
+        digest.update(f"{table}:{path}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+def load_cached(settings: Settings, cache_dir: Path | None) -> CustomerData:
+    """The validated tables, read once and kept as Parquet so every notebook of a pack (and
+    every rerun on unchanged files) skips reading, mapping and validating again."""
+    key = source_fingerprint(settings) if cache_dir is not None else None
+    if key is None:
+        return load_data(settings)
+    folder = cache_dir / f"data_{key}"
+    meta_path = folder / "meta.json"
+    if meta_path.exists():
+        meta = json.loads(meta_path.read_text())
+        tables = {name: pd.read_parquet(folder / f"{name}.parquet") if name in meta["tables"]
+                  else None for name in ("transactions", "customers", "surveys", "interactions")}
+        scale = SCALES.get(meta["scale"]) if meta["scale"] else None
+        return CustomerData(**tables, satisfaction_scale=scale, ledger=Ledger(meta["ledger"]),
+                            source=meta["source"])
+    data = load_data(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    present = []
+    for name in ("transactions", "customers", "surveys", "interactions"):
+        frame = getattr(data, name)
+        if frame is not None:
+            _write_atomically(frame, folder / f"{name}.parquet")
+            present.append(name)
+    meta = {"tables": present, "ledger": data.ledger.rows, "source": data.source,
+            "scale": data.satisfaction_scale.name if data.satisfaction_scale else None}
+    tmp = meta_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(meta))
+    os.replace(tmp, meta_path)
+    return data
+
+
 def default_cache_dir() -> Path:
     return Path(os.environ.get("ANALYSIS_CACHE_DIR", PROJECT_ROOT / "data" / "cache"))
 
@@ -186,8 +235,8 @@ def open_period(config: str | Path = "config/demo.toml", period: str | None = No
     """Load and validate a company's data and fix the report period (None = last complete)."""
     settings = load_settings(resolve_config(config))
     folder = ensure_demo_data(settings)
-    data = load_data(settings)
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    data = load_cached(settings, cache)
     chosen = choose_period(settings, data, period)
     truth, latent = demo.read_truth(folder) if folder is not None else (None, None)
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     return Context(settings, data, chosen, truth, latent, cache)
