@@ -135,32 +135,24 @@ def analysis_concentration(folder: Path, period: str) -> dict:
         ctx.features(start, end), previous, windows, 12, 1000, 100, 0))
 
 
-def analysis_satisfaction(folder: Path, period: str) -> dict:
-    from analysis.satisfaction_claims import satisfaction_report
-
-    ctx = _context(folder, period)
-    return _timed(lambda: satisfaction_report(ctx))
-
-
-def analysis_churn(folder: Path, period: str) -> dict:
-    from analysis.churn import churn_report
-
-    ctx = _context(folder, period)
-    return _timed(lambda: churn_report(ctx))
+REPORTS = {  # step name -> (module, function); each takes the context
+    "analysis_satisfaction": ("analysis.satisfaction_claims", "satisfaction_report"),
+    "analysis_churn": ("analysis.churn", "churn_report"),
+    "analysis_clv": ("analysis.btyd", "value_report"),
+    "analysis_segments": ("analysis.segments", "segment_report"),
+}
 
 
-def analysis_clv(folder: Path, period: str) -> dict:
-    from analysis.btyd import value_report
+def analysis_step(name: str):
+    def step(folder: Path, period: str) -> dict:
+        import importlib
 
-    ctx = _context(folder, period)
-    return _timed(lambda: value_report(ctx))
+        module, function = REPORTS[name]
+        report = getattr(importlib.import_module(module), function)
+        ctx = _context(folder, period)
+        return _timed(lambda: report(ctx))
 
-
-def analysis_segments(folder: Path, period: str) -> dict:
-    from analysis.segments import segment_report
-
-    ctx = _context(folder, period)
-    return _timed(lambda: segment_report(ctx))
+    return step
 
 
 def bootstrap(folder: Path, period: str) -> dict:
@@ -187,9 +179,7 @@ def bootstrap(folder: Path, period: str) -> dict:
 
 STEPS = {"load": load, "features_duckdb": features_duckdb, "features_pandas": features_pandas,
          "pack": pack, "analysis_concentration": analysis_concentration,
-         "analysis_satisfaction": analysis_satisfaction, "analysis_churn": analysis_churn,
-         "analysis_clv": analysis_clv, "analysis_segments": analysis_segments,
-         "bootstrap": bootstrap}
+         "bootstrap": bootstrap, **{name: analysis_step(name) for name in REPORTS}}
 
 
 def main() -> None:

@@ -313,30 +313,32 @@ def _p_holm(cox: CoxResult, term: str) -> float:
     return float(cox.table.set_index("term").loc[term, "p_holm"])
 
 
-def claim_c3(cox: CoxResult | None, reason: str | None = None) -> ClaimResult:
-    term = "referred_vs_advertising"
+def _hazard_claim(cox: CoxResult | None, claim_id: str, term: str, want_below_one: bool,
+                  missing: str, summary: str, claimed: str,
+                  reason: str | None) -> ClaimResult:
+    """A claim answered by one Cox hazard ratio; ``summary`` formats ``{hr:.2f}``."""
     if cox is None or term not in set(cox.table["term"]):
-        return ClaimResult.not_testable("C3", reason or "acquisition channel is not recorded")
+        return ClaimResult.not_testable(claim_id, reason or missing)
     e = cox.ratio(term)
-    verdict = _hr_verdict(e, _p_holm(cox, term), want_below_one=True)
-    return ClaimResult.from_estimate(
-        "C3", e, verdict,
-        f"Referred customers churn at {e.value:.2f} times the rate of customers won by "
-        "advertising, with the same early behaviour.",
-        claimed="referred customers are more loyal (hazard ratio < 1)")
+    verdict = _hr_verdict(e, _p_holm(cox, term), want_below_one)
+    return ClaimResult.from_estimate(claim_id, e, verdict, summary.format(hr=e.value),
+                                     claimed=claimed)
+
+
+def claim_c3(cox: CoxResult | None, reason: str | None = None) -> ClaimResult:
+    return _hazard_claim(
+        cox, "C3", "referred_vs_advertising", True, "acquisition channel is not recorded",
+        "Referred customers churn at {hr:.2f} times the rate of customers won by advertising, "
+        "with the same early behaviour.",
+        "referred customers are more loyal (hazard ratio < 1)", reason)
 
 
 def claim_c4(cox: CoxResult | None, reason: str | None = None) -> ClaimResult:
-    term = "early_promo_share_50pts"
-    if cox is None or term not in set(cox.table["term"]):
-        return ClaimResult.not_testable("C4", reason or "promotion flags are not recorded")
-    e = cox.ratio(term)
-    verdict = _hr_verdict(e, _p_holm(cox, term), want_below_one=False)
-    return ClaimResult.from_estimate(
-        "C4", e, verdict,
-        f"Customers buying half their early spend on promotion churn at {e.value:.2f} times the "
-        "rate of full-price buyers.",
-        claimed="full-price buyers are more loyal (hazard ratio of promotion share > 1)")
+    return _hazard_claim(
+        cox, "C4", "early_promo_share_50pts", False, "promotion flags are not recorded",
+        "Customers buying half their early spend on promotion churn at {hr:.2f} times the rate "
+        "of full-price buyers.",
+        "full-price buyers are more loyal (hazard ratio of promotion share > 1)", reason)
 
 
 def claim_c5(cox: CoxResult | None, reason: str | None = None) -> ClaimResult:
