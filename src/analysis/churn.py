@@ -117,7 +117,9 @@ def landmark_frame(transactions: pd.DataFrame, customers: pd.DataFrame | None,
     fires = frame["last_purchase"] + pd.Timedelta(days=churn_days)
     frame["churned"] = (fires <= end).astype(int)
     stop = fires.where(fires <= end, end)
-    frame["duration_days"] = (stop - landmark).dt.total_seconds() / 86400
+    # whole days: the churn rule works in days, and fewer distinct event times keep the
+    # Cox partial likelihood fast
+    frame["duration_days"] = ((stop - landmark).dt.total_seconds() / 86400).round().clip(lower=1)
     frame["early_orders"] = frame["early_orders"].astype(float)
     if customers is not None:
         cols = [c for c in ("customer_id", "channel", "market_type") if c in customers]
