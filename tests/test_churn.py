@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 from scipy import stats
 
 from analysis import churn
-from analysis.results import Estimate, Verdict
+from analysis.results import Estimate, Verdict, to_jsonable
 
 
 def simulated_landmark(n: int = 4000, seed: int = 1) -> tuple[pd.DataFrame, dict]:
@@ -120,6 +121,16 @@ def test_report_on_demo_recovers_the_referral_effect(demo_6000):
     assert set(report.risk.columns) == {"customer_id", "churn_risk"}
     assert report.risk["churn_risk"].between(0, 1).all()
     assert [c.claim_id for c in report.claims] == ["C3", "C4", "C5", "C11"]
+    # service measured before the landmark: the care effect is not inflated by immortal time
+    # (whole-life contact counts gave a hazard ratio of about 3 against a latent 1.25)
+    service = report.cox_service.table.set_index("term")
+    assert service.loc["early_uncared", "hazard_ratio"] < 1.6
+    assert service.loc["early_satisfaction", "high"] < 1  # truth: -0.30 log HR per point
+    assert report.response_time_hazard().value > 1  # truth: +0.20 log HR per doubling
+    payload = json.dumps(to_jsonable({"extra": report.extra(),
+                                      "headlines": report.headlines()}), allow_nan=False)
+    assert "c9_hazard_side" in payload
+    assert report.claims[0].details["ph_check_p"] is not None
 
 
 def test_landmark_frame_hand_made():
@@ -135,3 +146,73 @@ def test_landmark_frame_hand_made():
     assert a["churned"] == 1  # last purchase 2025-06-01 + 180 days < 2026-01-01
     fires = pd.Timestamp("2025-06-01") + pd.Timedelta(days=180)
     assert a["duration_days"] == pytest.approx((fires - pd.Timestamp("2025-04-01")).days)
+
+
+def test_early_service_ignores_what_happens_after_the_landmark():
+    frame = pd.DataFrame({"customer_id": ["a", "b"],
+                          "first_purchase": pd.to_datetime(["2025-01-01", "2025-01-01"])})
+    surveys = pd.DataFrame({"customer_id": ["a", "a", "b"],
+                            "survey_date": pd.to_datetime(["2025-02-01", "2025-09-01",
+                                                           "2025-08-01"]),
+                            "score": [2.0, 5.0, 4.0]})
+    interactions = pd.DataFrame({
+        "customer_id": ["a", "a", "b"],
+        "opened_at": pd.to_datetime(["2025-01-10", "2025-02-01", "2025-06-01"]),
+        "resolved_at": pd.to_datetime(["2025-01-10 08:00", "2025-02-01 00:00", "2025-06-02 00:00"]),
+        "type": ["complaint", "contact", "contact"]})
+    out = churn.add_early_service(frame, surveys, interactions, 90).set_index("customer_id")
+    assert out.loc["a", "early_satisfaction"] == 2.0  # the September survey is too late
+    assert np.isnan(out.loc["b", "early_satisfaction"])
+    assert out.loc["a", "early_complaints"] == 1 and out.loc["b", "early_complaints"] == 0
+    assert out.loc["a", "early_uncared"] == 0 and out.loc["b", "early_uncared"] == 1
+    assert out.loc["a", "log2_early_response_hours"] == pytest.approx(3.0)  # 8 hours
+    assert np.isnan(out.loc["b", "log2_early_response_hours"])
+
+
+def simulated_lapse_panel(months: int = 10, per_month: int = 3000, seed: int = 4):
+    """A classifier frame whose lapse target follows a known logit."""
+    rng = np.random.default_rng(seed)
+    truth = {"log2_days_since_last": 0.8, "referred": math.log(0.7)}
+    n = months * per_month
+    x = pd.DataFrame({"log2_days_since_last": rng.normal(3.5, 1.0, n),
+                      "referred": rng.binomial(1, 0.3, n).astype(float)})
+    eta = -3.0 + sum(beta * x[name] for name, beta in truth.items())
+    target = rng.random(n) < 1 / (1 + np.exp(-eta))
+    month = np.repeat([f"2025-{m + 1:02d}" for m in range(months)], per_month)
+    frame = pd.concat([pd.DataFrame({"customer_id": [f"c{i}" for i in range(n)],
+                                     "month": month, "target": target.astype(float)}), x],
+                      axis=1)
+    return frame, truth
+
+
+def test_classifier_recovers_odds_ratios_and_stays_out_of_time():
+    frame, truth = simulated_lapse_panel()
+    model = churn.fit_classifier(frame, train_months=12, horizon=3)
+    odds = model.odds_ratios.set_index("feature")
+    for name, beta in truth.items():
+        assert odds.loc[name, "low"] <= math.exp(beta) <= odds.loc[name, "high"], name
+    # the last training month's outcome window (3 months) ends before the test month
+    assert model.test_month == "2025-10" and model.train_months == ("2025-01", "2025-06")
+    assert model.n_test == 3000 and model.summary()["customers"].sum() == 3000
+    cal = model.calibration
+    assert (cal["low"] <= cal["observed"]).all() and (cal["observed"] <= cal["high"]).all()
+    assert cal["lift"].iloc[-1] > 1 > cal["lift"].iloc[0]
+    assert 0.5 < model.auc.value < 1 and model.auc.low < model.auc.value
+
+
+def test_classifier_needs_enough_months():
+    frame, _ = simulated_lapse_panel(months=4, per_month=200)
+    with pytest.raises(ValueError, match="labelled months"):
+        churn.fit_classifier(frame, horizon=3)
+
+
+@pytest.mark.parametrize(("call", "column"), [
+    (lambda: churn.churn_rate(pd.DataFrame({"churned": [True]})), "active_at_start"),
+    (lambda: churn.fit_cox(pd.DataFrame({"churned": [1]})), "duration_days"),
+    (lambda: churn.retention_curves(pd.DataFrame({"duration_days": [1]}), "channel"), "channel"),
+    (lambda: churn.landmark_frame(pd.DataFrame({"customer_id": ["a"]}), None,
+                                  pd.Timestamp("2026-01-01")), "timestamp"),
+])
+def test_bad_input_names_the_missing_column(call, column):
+    with pytest.raises(ValueError, match=column):
+        call()

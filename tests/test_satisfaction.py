@@ -88,3 +88,167 @@ def test_without_surveys_the_satisfaction_claims_are_not_testable(demo_ctx):
     for claim in ("C7", "C8", "C12"):
         assert by_id[claim].verdict is Verdict.NOT_TESTABLE
         assert by_id[claim].reason
+
+
+def test_cox_estimator_recovers_the_demo_hazard_ratio_from_true_lifetimes(demo_ctx):
+    # without survey noise and the inactivity rule the estimator hits the generator's value
+    truth = demo_ctx.truth["dropout"]["log_hr"]["satisfaction_per_point"]
+    latent = demo_ctx.latent
+    end = pd.Timestamp(demo_ctx.truth["end"])
+    days = (np.minimum(latent["dropout_date"], end) - latent["first_purchase"]).dt.days + 1
+    died = (latent["dropout_date"] < end).astype(int)
+    effect = sat.hazard_per_point(days, died, latent["satisfaction"]).estimate
+    assert effect.covers(truth)
+
+
+def test_profit_regression_recovers_a_known_relative_effect():
+    rng = np.random.default_rng(5)
+    n = 4000
+    score = np.clip(rng.normal(3.7, 0.8, n), 1, 5)
+    tenure = rng.uniform(30, 2000, n)
+    market = rng.choice(["consumer", "producer"], n)
+    # profit at the mean score is 200; +1 point adds 30, so +0.2 points adds 3% of the mean
+    profit = 200 + 30 * (score - score.mean()) + 5 * (np.log1p(tenure) - np.log1p(tenure).mean())
+    profit = profit + rng.normal(0, 60, n) * (1 + (score > 4))   # heteroskedastic
+    features = pd.DataFrame({"satisfaction_mean": score, "tenure_days": tenure,
+                             "market_type": market, "profit": profit})
+    reg = sat.profit_regression(features, CSAT)
+    assert reg.per_point.covers(30)
+    assert reg.relative.covers(0.2 * 30 / 200)
+    assert reg.checks.breusch_pagan_p < 0.05   # the check sees the uneven spread
+    result = sc.claim_c7(features, CSAT)
+    assert result.verdict is Verdict.NOT_SUPPORTED and result.n == n
+
+
+def test_profit_regression_names_the_missing_column():
+    features = pd.DataFrame({"satisfaction_mean": [4.0] * 40, "tenure_days": [10.0] * 40})
+    with pytest.raises(ValueError, match="profit"):
+        sat.profit_regression(features, CSAT)
+
+
+def test_five_points_is_five_percent_of_the_scale_range():
+    assert sat.five_points(CSAT) == pytest.approx(0.2)
+    assert sat.five_points(Scale("nps10", 0, 10, 9)) == pytest.approx(0.5)
+    assert sc.box_below(Scale("nps10", 0, 10, 9)) == (7, 9)
+    assert sc.box_below(CSAT) == (4, 5)
+
+
+@pytest.mark.parametrize(("low", "high", "expected"), [
+    (0.02, 0.05, Verdict.NOT_SUPPORTED),   # excludes the claim, on the null side
+    (-0.5, 1.5, Verdict.INCONCLUSIVE),     # contains both
+    (0.5, 1.5, Verdict.SUPPORTED),         # contains the claim, excludes the null
+    (1.2, 1.5, Verdict.SUPPORTED),         # beyond the claim
+    (float("nan"), 1.0, Verdict.INCONCLUSIVE),
+])
+def test_verdict_against_a_claimed_doubling(low, high, expected):
+    assert sc.verdict_against(low, high, claimed=1.0, null=0.0) is expected
+
+
+def test_attributable_share_by_hand():
+    # 20 exposed (10 churn), 80 unexposed (20 churn): P = 0.30, P0 = 0.25, PAF = 1/6
+    exposed = np.r_[np.ones(20, bool), np.zeros(80, bool)]
+    churned = np.r_[np.ones(10, bool), np.zeros(10, bool), np.ones(20, bool), np.zeros(60, bool)]
+    share = sc.attributable_share(exposed, churned, draws=500)
+    assert share.value == pytest.approx(1 / 6)
+    assert share.low < 1 / 6 < share.high and share.n == 100
+
+
+def _care_frame():
+    n = 200
+    contacts = np.r_[np.zeros(50), np.ones(150)]
+    unresolved = np.r_[np.zeros(150), np.ones(20), np.zeros(30)]
+    churned = np.r_[np.ones(25), np.zeros(25), np.ones(30), np.zeros(70), np.ones(10),
+                    np.zeros(10), np.ones(6), np.zeros(24)]
+    return pd.DataFrame({
+        "customer_id": [f"c{i}" for i in range(n)], "contacts_total": contacts,
+        "unresolved_complaints": unresolved, "active_at_start": pd.array([True] * n),
+        "churned": pd.array(churned.astype(bool)), "tenure_days": np.linspace(30, 900, n)})
+
+
+def test_care_churn_by_hand():
+    care = sc.care_churn(_care_frame())
+    never = care.summary.set_index("comparison").loc["never contacted vs rest"]
+    assert never["exposed_churn"] == pytest.approx(25 / 50)
+    assert never["rest_churn"] == pytest.approx(46 / 150)
+    assert never["risk_ratio"] == pytest.approx((25 / 50) / (46 / 150))
+    assert never["low"] < never["risk_ratio"] < never["high"]
+    assert (care.summary["p_adj"] >= care.summary["p"]).all()   # Holm only raises p-values
+    assert care.at_risk == 200 and care.churners == 71
+
+
+def test_response_bands_by_hand():
+    hours = np.repeat([2.0, 10.0, 48.0, 100.0, 300.0], 40)
+    stayed = np.concatenate([np.arange(40) < k for k in (36, 32, 28, 24, 20)])
+    frame = pd.DataFrame({"median_response_hours": hours, "tenure_days": 365.0,
+                          "satisfaction_mean": 5 - np.log10(hours),
+                          "active_at_start": pd.array([True] * 200),
+                          "churned": pd.array(~stayed)})
+    bands = sc.response_time_bands(frame)
+    assert bands.summary["customers"].tolist() == [40] * 5
+    assert bands.summary["retention"].tolist() == pytest.approx([0.9, 0.8, 0.7, 0.6, 0.5])
+    assert bands.odds_ratio_per_doubling.high < 1
+    assert sc.claim_c9(frame).verdict is Verdict.SUPPORTED
+
+
+def test_group_correlations_count_groups_not_customers():
+    rng = np.random.default_rng(3)
+    month = np.repeat([f"2026-{m:02d}" for m in range(1, 11)], 50)
+    score = rng.normal(3.7, 0.8, 500) + np.repeat(np.linspace(-0.5, 0.5, 10), 50)
+    features = pd.DataFrame({"month": month, "satisfaction_latest": score,
+                             "profit": 100 + 20 * score + rng.normal(0, 5, 500)})
+    table = sat.group_correlation_table(features, "month")
+    row = table.summary.set_index("satisfaction").loc["satisfaction_latest"]
+    assert row["n"] == 10 and row["r"] > 0.8
+
+
+def test_care_followups_lists_active_open_cases_first():
+    frame = _care_frame().assign(
+        active=pd.array([True] * 200), satisfaction_latest=np.r_[np.full(100, 2.0),
+                                                                 np.full(100, 5.0)],
+        median_response_hours=24.0, days_since_last=10.0, revenue=np.arange(200.0))
+    out = sc.care_followups(frame, CSAT)
+    assert len(out) == 100 + 20 and (out["unresolved_complaints"].iloc[:20] == 1).all()
+    assert {"name", "email"}.isdisjoint(out.columns)
+
+
+def test_claims_serialise_to_json(demo_ctx, tmp_path):
+    import json
+
+    from analysis.results import to_jsonable, write_section
+
+    report = sc.satisfaction_report(demo_ctx)
+    json.dumps(to_jsonable(list(report.claims)))
+    write_section(tmp_path, "satisfaction", demo_ctx.period.label, claims=list(report.claims),
+                  headlines=report.headlines())
+    assert all(e.low <= e.value <= e.high for e in report.headlines().values())
+
+
+# ----------------------------------------------------------------------------- properties
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra.numpy import arrays  # noqa: E402
+
+finite = st.floats(-1e3, 1e3, allow_nan=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(float, st.integers(8, 60), elements=finite), st.integers(0, 2**16),
+       st.sampled_from(["pearson", "spearman"]))
+def test_correlation_is_symmetric_bounded_and_inside_its_interval(x, seed, method):
+    y = x + np.random.default_rng(seed).normal(0, 100, len(x))
+    a, b = sat.correlation(x, y, method), sat.correlation(y, x, method)
+    if np.isnan(a.r):
+        return
+    assert a.r == pytest.approx(b.r)
+    assert -1 <= a.low <= a.r <= a.high <= 1 and 0 <= a.p <= 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(arrays(float, st.integers(8, 60), elements=st.integers(-20, 20).map(float)),
+       st.integers(0, 2**16))
+def test_spearman_ignores_monotone_transforms(x, seed):
+    y = x + np.random.default_rng(seed).normal(0, 1, len(x))
+    a = sat.correlation(x, y, "spearman")
+    b = sat.correlation(np.exp(x), y**3, "spearman")
+    assert a.r == pytest.approx(b.r, nan_ok=True)

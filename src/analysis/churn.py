@@ -6,8 +6,15 @@ not bought for ``churn_days`` (default 180). For survival models a customer ente
 *landmark*, ``landmark_days`` (default 90) after their first purchase, with covariates
 measured in those first days only (orders, categories, promotion share, revenue): measuring
 frequency or breadth over the whole life would make long-lived customers look frequent and
-broad by construction. The event time is the day the inactivity rule fires (last purchase
-+ churn_days); customers still active at the period end are censored there.
+broad by construction. The same holds for service: satisfaction surveys, complaints and
+care contacts only happen while a customer is still around, so counting them over the whole
+life would credit long-lived customers with more contact (immortal-time bias). Service
+covariates are therefore also measured before the landmark. The event time is the day the
+inactivity rule fires (last purchase + churn_days); customers still active at the period end
+are censored there. Time is counted in whole days from the landmark.
+
+The churn rule comes from configuration (``[churn] inactivity_days``). Contract-end churn
+needs a contract end date in the data contract, which it does not have yet.
 
 Everything here is association, not cause: customers choose their channel, their
 promotions and their breadth.
@@ -36,11 +43,20 @@ CLAIMED_BAND = (0.05, 0.30)
 NULL_BAND = (0.9, 1 / 0.9)  # hazard ratios this close to 1 count as "no difference"
 
 
+def _require(frame: pd.DataFrame, columns: Sequence[str], where: str, fix: str) -> None:
+    """Raise a ValueError naming the missing columns and how to get them."""
+    missing = [c for c in columns if c not in frame]
+    if missing:
+        raise ValueError(f"{where}: missing column(s) {', '.join(missing)}; {fix}")
+
+
 # -- churn rates (C11) ------------------------------------------------------------------------
 
 
 def churn_rate(features: pd.DataFrame, label: str = "period") -> Estimate:
     """Share of customers active at the window start who churned during it (Wilson)."""
+    _require(features, ["active_at_start", "churned"], "churn_rate",
+             "pass customer features from ctx.features(start, end)")
     at_risk = features["active_at_start"].astype(bool)
     n = int(at_risk.sum())
     if n == 0:
@@ -86,6 +102,11 @@ def landmark_frame(transactions: pd.DataFrame, customers: pd.DataFrame | None,
                    end: pd.Timestamp, churn_days: int = 180,
                    landmark_days: int = 90) -> pd.DataFrame:
     """One row per customer past the landmark: early behaviour, duration and churn event."""
+    _require(transactions, ["customer_id", "timestamp", "revenue", "is_return"], "landmark_frame",
+             "pass contract transactions (ctx.data.transactions)")
+    if churn_days <= 0 or landmark_days < 0:
+        raise ValueError(f"landmark_frame: churn_days ({churn_days}) must be positive and "
+                         f"landmark_days ({landmark_days}) non-negative")
     tx = transactions[transactions["timestamp"] < end]
     has = {c: c in tx for c in ("category", "promotion")}
     category = "count(DISTINCT category)" if has["category"] else "NULL"
@@ -127,16 +148,49 @@ def landmark_frame(transactions: pd.DataFrame, customers: pd.DataFrame | None,
     return frame.reset_index(drop=True)
 
 
-def add_service(frame: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
-    """Join satisfaction and service history (from ``ctx.features``) onto the landmark frame."""
-    cols = [c for c in ("customer_id", "satisfaction_mean", "complaints_total", "contacts_total",
-                        "median_response_hours") if c in history]
-    out = frame.merge(history[cols], on="customer_id", how="left")
-    if "contacts_total" in out:
-        out["never_contacted"] = (out["contacts_total"].fillna(0) == 0).astype(float)
-    if "median_response_hours" in out:
-        out["log2_response_hours"] = np.log2(out["median_response_hours"].clip(lower=0.5))
+def add_early_service(frame: pd.DataFrame, surveys: pd.DataFrame | None,
+                      interactions: pd.DataFrame | None,
+                      landmark_days: int = 90) -> pd.DataFrame:
+    """Satisfaction and service measured before each customer's landmark.
+
+    Adds ``early_satisfaction`` (mean survey score before the landmark, NaN if not surveyed
+    then), ``early_complaints`` (complaints opened before the landmark), ``early_uncared``
+    (1 if the company made no care contact - interaction type ``contact`` - before the
+    landmark) and ``log2_early_response_hours`` (median hours to resolve the complaints
+    resolved before the landmark, log2; NaN if none). Optional tables that are missing add
+    nothing.
+    """
+    _require(frame, ["customer_id", "first_purchase"], "add_early_service",
+             "pass the output of landmark_frame")
+    out = frame.copy()
+    landmark = out.set_index("customer_id")["first_purchase"] + pd.Timedelta(days=landmark_days)
+    if surveys is not None and len(surveys):
+        _require(surveys, ["customer_id", "survey_date", "score"], "add_early_service",
+                 "pass contract surveys (ctx.data.surveys)")
+        early = _before_landmark(surveys, "survey_date", landmark)
+        out["early_satisfaction"] = out["customer_id"].map(
+            early.groupby("customer_id")["score"].mean()).astype(float)
+    if interactions is not None and len(interactions):
+        _require(interactions, ["customer_id", "opened_at", "resolved_at", "type"],
+                 "add_early_service", "pass contract interactions (ctx.data.interactions)")
+        early = _before_landmark(interactions, "opened_at", landmark)
+        kinds = early["type"].astype(str)
+        complaints = early[kinds == "complaint"]
+        out["early_complaints"] = out["customer_id"].map(
+            complaints.groupby("customer_id").size()).fillna(0).astype(float)
+        cared = set(early.loc[kinds == "contact", "customer_id"])
+        out["early_uncared"] = (~out["customer_id"].isin(cared)).astype(float)
+        resolved = complaints[complaints["resolved_at"] < complaints["landmark"]]
+        hours = (resolved["resolved_at"] - resolved["opened_at"]).dt.total_seconds() / 3600
+        median = hours.groupby(resolved["customer_id"]).median()
+        out["log2_early_response_hours"] = np.log2(
+            out["customer_id"].map(median).astype(float).clip(lower=0.5))
     return out
+
+
+def _before_landmark(table: pd.DataFrame, when: str, landmark: pd.Series) -> pd.DataFrame:
+    rows = table.assign(landmark=table["customer_id"].map(landmark))
+    return rows[rows[when] < rows["landmark"]]
 
 
 # -- Kaplan-Meier -------------------------------------------------------------------------------
@@ -157,6 +211,10 @@ class RetentionCurves:
 
 
 def retention_curves(frame: pd.DataFrame, by: str, min_group: int = 30) -> RetentionCurves:
+    """Kaplan-Meier curve per group (log-log pointwise 95% bands), one-year retention and
+    the log-rank test; groups smaller than ``min_group`` are left out."""
+    _require(frame, [by, "duration_days", "churned"], "retention_curves",
+             "pass a landmark frame (landmark_frame + bands)")
     data = frame.dropna(subset=[by])
     counts = data[by].value_counts()
     data = data[data[by].isin(counts[counts >= min_group].index)]
@@ -167,8 +225,10 @@ def retention_curves(frame: pd.DataFrame, by: str, min_group: int = 30) -> Reten
     for group, part in data.groupby(by, observed=True, sort=True):
         sf = SurvfuncRight(part["duration_days"].to_numpy(), part["churned"].to_numpy())
         low, high = _pointwise_cb(sf)
-        curves.append(pd.DataFrame({by: group, "days": sf.surv_times, "retention": sf.surv_prob,
-                                    "low": low, "high": high}))
+        # start every curve at 100% on day 0 (SurvfuncRight lists event times only)
+        curves.append(pd.DataFrame({by: group, "days": np.r_[0.0, sf.surv_times],
+                                    "retention": np.r_[1.0, sf.surv_prob],
+                                    "low": np.r_[1.0, low], "high": np.r_[1.0, high]}))
         idx = np.searchsorted(sf.surv_times, 365, side="right") - 1
         value = 1.0 if idx < 0 else float(sf.surv_prob[idx])
         lo, hi = (1.0, 1.0) if idx < 0 else (float(low[idx]), float(high[idx]))
@@ -189,18 +249,20 @@ def _pointwise_cb(sf: SurvfuncRight) -> tuple[np.ndarray, np.ndarray]:
     return np.exp(-np.exp(loglog + z * se)), np.exp(-np.exp(loglog - z * se))
 
 
-def plot_retention(curves: RetentionCurves, ax=None, title: str | None = None):
+def plot_retention(curves: RetentionCurves, ax=None, title: str | None = None,
+                   landmark_days: int = 90):
     if ax is None:
         _, ax = plots.new_figure()
-    for group, part in curves.curves.groupby(curves.by, sort=True):
+    for group in curves.at_one_year[curves.by]:  # groups in their natural (band) order
+        part = curves.curves[curves.curves[curves.by] == group]
         line, = ax.step(part["days"], part["retention"], where="post", label=str(group))
         ax.fill_between(part["days"], part["low"], part["high"], step="post", alpha=0.12,
                         color=line.get_color())
     best = curves.at_one_year.sort_values("retention_1y").iloc[-1]
     plots.finding(ax, title or f"Retention differs by {curves.by.replace('_', ' ')}: "
                   f"{best[curves.by]} keeps {best['retention_1y']:.0%} after a year",
-                  f"Kaplan-Meier from {90} days after first purchase; log-rank p = "
-                  f"{curves.logrank_p:.2g}")
+                  f"Kaplan-Meier from {landmark_days} days after first purchase; log-rank "
+                  f"p {_p_phrase(curves.logrank_p)}")
     plots.percent_axis(ax)
     ax.set_xlabel("days since the landmark")
     ax.set_ylabel("customers not yet churned")
@@ -217,6 +279,11 @@ COX_TERMS = {
     "early_orders": "each extra order in the first 90 days",
     "early_categories": "each extra product category in the first 90 days",
     "log_early_revenue": "doubling of first-90-day revenue",
+    "other_channel": "other channels vs advertising",
+    "early_satisfaction": "each extra satisfaction point (early surveys)",
+    "early_complaints": "each complaint in the first 90 days",
+    "early_uncared": "no care contact from us in the first 90 days",
+    "log2_early_response_hours": "doubling of the time to resolve early complaints",
 }
 
 
@@ -258,6 +325,13 @@ def cox_design(frame: pd.DataFrame, extra: Sequence[str] = ()) -> pd.DataFrame:
 
 
 def fit_cox(frame: pd.DataFrame, extra: Sequence[str] = ()) -> CoxResult:
+    """Cox PH (Efron ties) of time to churn on early behaviour plus ``extra`` columns.
+
+    Holm adjustment runs over all terms of the model; ``ph_p`` is the Schoenfeld check.
+    """
+    _require(frame, ["duration_days", "churned", "early_orders", "early_promo_share",
+                     "early_categories", "early_revenue", *extra], "fit_cox",
+             "build the frame with landmark_frame (and add_early_service for service terms)")
     design = cox_design(frame, extra)
     keep = design.notna().all(axis=1)
     design, data = design[keep], frame[keep]
@@ -324,7 +398,14 @@ def _hazard_claim(cox: CoxResult | None, claim_id: str, term: str, want_below_on
     e = cox.ratio(term)
     verdict = _hr_verdict(e, _p_holm(cox, term), want_below_one)
     return ClaimResult.from_estimate(claim_id, e, verdict, summary.format(hr=e.value),
-                                     claimed=claimed)
+                                     claimed=claimed, details=_checks(cox, term))
+
+
+def _checks(cox: CoxResult, term: str) -> dict:
+    """Holm p and the proportional-hazards check of one term, for the claim's details."""
+    row = cox.table.set_index("term").loc[term]
+    return {"p_holm": float(row["p_holm"]), "ph_check_p": float(row["ph_p"]),
+            "ph_holds": bool(row["ph_p"] >= 0.05), "events": cox.events}
 
 
 def claim_c3(cox: CoxResult | None, reason: str | None = None) -> ClaimResult:
@@ -367,13 +448,14 @@ def claim_c5(cox: CoxResult | None, reason: str | None = None) -> ClaimResult:
         f"times as high; each extra early order {freq.value:.2f} times.",
         claimed="frequent and broad buyers are more loyal (hazard ratios < 1)",
         details={"frequency_hr": freq.value, "frequency_low": freq.low,
-                 "frequency_high": freq.high})
+                 "frequency_high": freq.high, **_checks(cox, "early_categories"),
+                 "frequency_ph_check_p": _checks(cox, "early_orders")["ph_check_p"]})
 
 
 # -- out-of-time churn classifier ---------------------------------------------------------------
 
 
-CLASSIFIER_FEATURES = ("log_days_since_last", "log_orders_total", "log_tenure",
+CLASSIFIER_FEATURES = ("log2_days_since_last", "log2_orders_total", "log2_tenure",
                        "categories_total", "referred", "complaints_total",
                        "satisfaction_missing", "satisfaction_centred")
 
@@ -386,6 +468,12 @@ def classifier_frame(panel: pd.DataFrame, horizon: int = 3) -> pd.DataFrame:
     last purchase and would be "predicted" perfectly by recency. ``target`` is missing for
     the last ``horizon`` months (their future is not in the panel yet): those rows are scored.
     """
+    _require(panel, ["customer_id", "month", "orders", "active", "days_since_last",
+                     "orders_total", "tenure_days", "categories_total", "referred",
+                     "complaints_total", "satisfaction_mean"], "classifier_frame",
+             "pass the customer x month panel from ctx.panel()")
+    if horizon < 1:
+        raise ValueError(f"classifier_frame: horizon must be at least one month, got {horizon}")
     panel = panel.sort_values(["customer_id", "month"])
     by_customer = panel.groupby("customer_id")
     future = sum(by_customer["orders"].shift(-k) for k in range(1, horizon + 1))
@@ -393,9 +481,10 @@ def classifier_frame(panel: pd.DataFrame, horizon: int = 3) -> pd.DataFrame:
     rows["target"] = (future[rows.index] == 0).astype("Float64").where(
         future[rows.index].notna())
     x = pd.DataFrame(index=rows.index)
-    x["log_days_since_last"] = np.log1p(rows["days_since_last"].astype(float))
-    x["log_orders_total"] = np.log(rows["orders_total"].astype(float))
-    x["log_tenure"] = np.log1p(rows["tenure_days"].astype(float))
+    # log2: odds ratios read "per doubling"
+    x["log2_days_since_last"] = np.log2(1 + rows["days_since_last"].astype(float))
+    x["log2_orders_total"] = np.log2(rows["orders_total"].astype(float))
+    x["log2_tenure"] = np.log2(1 + rows["tenure_days"].astype(float))
     x["categories_total"] = rows["categories_total"].astype(float).fillna(0)
     x["referred"] = rows["referred"].astype(float).fillna(0)
     x["complaints_total"] = rows["complaints_total"].astype(float).fillna(0)
@@ -412,13 +501,18 @@ class ChurnClassifier:
 
     odds_ratios: pd.DataFrame
     auc: Estimate
-    calibration: pd.DataFrame   # decile, customers, predicted, observed
-    lift: pd.DataFrame          # decile, churn rate, lift
+    calibration: pd.DataFrame   # decile, customers, predicted, observed, low, high, lift
+    lift: pd.DataFrame          # decile, observed, lift
     train_months: tuple[str, str]
     test_month: str
     n_train: int
     n_test: int
     params: pd.Series
+    horizon: int = 3
+
+    def summary(self) -> pd.DataFrame:
+        """Calibration and lift by decile of predicted risk (10 = riskiest)."""
+        return self.calibration
 
     def score(self, frame: pd.DataFrame) -> pd.Series:
         x = sm.add_constant(frame[self.params.index.drop("const")], has_constant="add")
@@ -440,13 +534,23 @@ def auc_with_ci(y: np.ndarray, p: np.ndarray) -> Estimate:
                     len(y), "AUC out of time, Hanley-McNeil interval")
 
 
-def fit_classifier(frame: pd.DataFrame, train_months: int = 12) -> ChurnClassifier:
+def fit_classifier(frame: pd.DataFrame, train_months: int = 12,
+                   horizon: int = 3) -> ChurnClassifier:
+    """Logit fitted on earlier months and tested on the last labelled month, out of time.
+
+    Training months end ``horizon`` months before the test month, so every training outcome
+    was already known on the test month's scoring date (no overlap of outcome windows).
+    """
+    _require(frame, ["month", "target"], "fit_classifier", "build the frame with "
+             "classifier_frame(ctx.panel(), horizon)")
     frame = frame[frame["target"].notna()].astype({"target": int})
     months = sorted(frame["month"].unique())
-    if len(months) < 3:
-        raise ValueError("fit_classifier: need at least three months of history")
+    if len(months) < horizon + 2:
+        raise ValueError(f"fit_classifier: need at least {horizon + 2} labelled months "
+                         f"(found {len(months)}): history too short for an out-of-time test")
     test_month = months[-1]
-    train = frame[frame["month"].isin(months[-1 - train_months:-1])]
+    train_span = months[max(0, len(months) - 1 - horizon - train_months):len(months) - 1 - horizon]
+    train = frame[frame["month"].isin(train_span)]
     test = frame[frame["month"] == test_month]
     columns = [c for c in CLASSIFIER_FEATURES if c in frame]
     x = sm.add_constant(train[columns], has_constant="add")
@@ -460,21 +564,26 @@ def fit_classifier(frame: pd.DataFrame, train_months: int = 12) -> ChurnClassifi
     decile = pd.qcut(p.rank(method="first"), 10, labels=range(1, 11))
     grouped = pd.DataFrame({"decile": decile, "p": p, "y": y}).groupby("decile", observed=True)
     base = y.mean() if len(y) else np.nan
-    calibration = pd.DataFrame({"customers": grouped.size(), "predicted": grouped["p"].mean(),
+    calibration = pd.DataFrame({"customers": grouped.size(), "lapsed": grouped["y"].sum(),
+                                "predicted": grouped["p"].mean(),
                                 "observed": grouped["y"].mean()}).reset_index()
+    low, high = proportion_confint(calibration["lapsed"], calibration["customers"],
+                                   method="wilson")
+    calibration["low"], calibration["high"] = low, high
     calibration["lift"] = calibration["observed"] / base
     return ChurnClassifier(odds, auc_with_ci(y, p.to_numpy()), calibration,
                            calibration[["decile", "observed", "lift"]],
-                           (str(months[-1 - train_months] if len(months) > train_months + 1
-                                else months[0]), str(months[-2])),
-                           str(test_month), len(train), len(test), result.params)
+                           (str(train_span[0]), str(train_span[-1])),
+                           str(test_month), len(train), len(test), result.params, horizon)
 
 
 def plot_calibration(model: ChurnClassifier, ax=None):
     if ax is None:
         _, ax = plots.new_figure()
     cal = model.calibration
-    ax.plot(cal["predicted"], cal["observed"], marker="o", label="deciles of predicted risk")
+    ax.errorbar(cal["predicted"], cal["observed"],
+                yerr=[cal["observed"] - cal["low"], cal["high"] - cal["observed"]],
+                marker="o", capsize=3, label="deciles of predicted risk (95% interval)")
     top = max(cal["predicted"].max(), cal["observed"].max()) * 1.05
     ax.plot([0, top], [0, top], linestyle=":", color=plots.NEUTRAL, label="perfect calibration")
     top_lift = cal["lift"].iloc[-1]
@@ -484,7 +593,7 @@ def plot_calibration(model: ChurnClassifier, ax=None):
                   f"{model.test_month}; AUC {model.auc.value:.2f}")
     plots.percent_axis(ax, "x", 1)
     plots.percent_axis(ax, "y", 1)
-    ax.set_xlabel("predicted chance of no purchase in the next 3 months")
+    ax.set_xlabel(f"predicted chance of no purchase in the next {model.horizon} months")
     ax.set_ylabel("observed share with no purchase")
     ax.legend()
     return ax
@@ -507,14 +616,53 @@ class ChurnReport:
     risk: pd.DataFrame  # customer_id, churn_risk (current month, active customers)
     claims: tuple[ClaimResult, ...]
     notes: tuple[str, ...]
+    churn_days: int = 180
+    landmark_days: int = 90
 
     def headlines(self) -> dict[str, Estimate]:
         out = {"churn_rate_month": self.monthly, "churn_rate_12m": self.annual}
         if self.cox is not None and "referred_vs_advertising" in set(self.cox.table["term"]):
             out["referral_hazard_ratio"] = self.cox.ratio("referred_vs_advertising")
+        response = self.response_time_hazard()
+        if response is not None:
+            out["response_time_hazard_ratio"] = response
         if self.classifier is not None:
             out["lapse_model_auc"] = self.classifier.auc
         return out
+
+    def response_time_hazard(self) -> Estimate | None:
+        """Hazard side of C9: churn hazard per doubling of early complaint resolution time."""
+        term = "log2_early_response_hours"
+        if self.cox_response is None or term not in set(self.cox_response.table["term"]):
+            return None
+        return self.cox_response.ratio(term)
+
+    def summary(self) -> pd.DataFrame:
+        """The claims of this section, one row each."""
+        return pd.DataFrame([{"claim": c.claim_id, "verdict": c.verdict.value,
+                              "estimate": c.estimate, "low": c.low, "high": c.high, "n": c.n,
+                              "summary": c.summary} for c in self.claims])
+
+    def extra(self) -> dict:
+        """Model tables and checks for results.json (beyond claims and headlines)."""
+        def table(model):
+            return None if model is None else {"n": model.n, "events": model.events,
+                                               "loglik": model.loglik, "terms": model.table}
+        return {
+            "churn_days": self.churn_days, "landmark_days": self.landmark_days,
+            "landmark_customers": self.landmark_customers,
+            "cox": table(self.cox), "cox_service": table(self.cox_service),
+            "cox_response": table(self.cox_response),
+            "c9_hazard_side": self.response_time_hazard(),
+            "retention_1y": {c.by: c.at_one_year for c in self.retention},
+            "logrank_p": {c.by: c.logrank_p for c in self.retention},
+            "classifier": None if self.classifier is None else {
+                "auc": self.classifier.auc, "odds_ratios": self.classifier.odds_ratios,
+                "calibration": self.classifier.calibration,
+                "train_months": list(self.classifier.train_months),
+                "test_month": self.classifier.test_month, "n_train": self.classifier.n_train},
+            "notes": list(self.notes),
+        }
 
 
 def bands(frame: pd.DataFrame) -> pd.DataFrame:
@@ -536,7 +684,8 @@ def churn_report(ctx, landmark_days: int = 90, horizon: int = 3) -> ChurnReport:
     annual = churn_rate(ctx.features(*ctx.window(12)), "last 12 months")
     frame = landmark_frame(ctx.data.transactions, ctx.data.customers, ctx.period.end,
                            churn_days, landmark_days)
-    frame = bands(add_service(frame, ctx.features(ctx.data_start, ctx.period.end)))
+    frame = add_early_service(frame, ctx.data.surveys, ctx.data.interactions, landmark_days)
+    frame = bands(frame)
     notes = []
     groups = [c for c in ("channel", "market_type", "promotion_band", "breadth_band")
               if c in frame and frame[c].notna().any()]
@@ -552,16 +701,19 @@ def churn_report(ctx, landmark_days: int = 90, horizon: int = 3) -> ChurnReport:
         cox = fit_cox(frame)
     except ValueError as error:
         reason = str(error)
-    service = [c for c in ("satisfaction_mean", "never_contacted") if c in frame
-               and frame[c].notna().any()]
+    service = [c for c in ("early_satisfaction", "early_complaints", "early_uncared")
+               if c in frame and frame[c].notna().sum() > 100]
     if cox is not None and service:
         cox_service = _try(lambda: fit_cox(frame, service), notes)
-    responses = frame.get("log2_response_hours", pd.Series(dtype=float)).notna().sum()
+    responses = frame.get("log2_early_response_hours", pd.Series(dtype=float)).notna().sum()
     if cox is not None and responses > 100:
-        cox_response = _try(lambda: fit_cox(frame, ["log2_response_hours"]), notes)
-    classifier, risk = None, pd.DataFrame(columns=["customer_id", "churn_risk"])
+        cox_response = _try(lambda: fit_cox(frame, ["log2_early_response_hours"]), notes)
+    elif cox is not None:
+        notes.append(f"only {responses} customers had a complaint resolved in their first "
+                     f"{landmark_days} days; the response-time model needs more than 100")
+    risk = pd.DataFrame(columns=["customer_id", "churn_risk"])
     model_frame = classifier_frame(ctx.panel(), horizon)
-    classifier = _try(lambda: fit_classifier(model_frame), notes)
+    classifier = _try(lambda: fit_classifier(model_frame, horizon=horizon), notes)
     if classifier is not None:
         now = model_frame[model_frame["month"] == ctx.period.label]
         risk = pd.DataFrame({"customer_id": now["customer_id"],
@@ -570,7 +722,7 @@ def churn_report(ctx, landmark_days: int = 90, horizon: int = 3) -> ChurnReport:
               claim_c11(annual, churn_days))
     return ChurnReport(monthly, annualise(monthly), annual, len(frame), tuple(curves), cox,
                        cox_service, cox_response, classifier, risk.reset_index(drop=True),
-                       claims, tuple(notes))
+                       claims, tuple(notes), churn_days, landmark_days)
 
 
 def _try(build, notes: list[str]):
@@ -589,6 +741,55 @@ def hazard_table(cox: CoxResult) -> pd.DataFrame:
         "hazard ratio": t["hazard_ratio"].map("{:.2f}".format),
         "95% interval": [f"{lo:.2f} to {hi:.2f}" for lo, hi in zip(t["low"], t["high"],
                                                                      strict=True)],
-        "p (Holm)": t["p_holm"].map("{:.2g}".format),
-        "PH check p": t["ph_p"].map("{:.2g}".format),
+        "p (Holm)": t["p_holm"].map(_p_text),
+        "PH check p": t["ph_p"].map(_p_text),
     })
+
+
+CLASSIFIER_MEANINGS = {
+    "log2_days_since_last": "doubling of the days since the last purchase",
+    "log2_orders_total": "doubling of the orders so far",
+    "log2_tenure": "doubling of the time as a customer",
+    "categories_total": "each extra product category bought so far",
+    "referred": "came by referral",
+    "complaints_total": "each complaint so far",
+    "satisfaction_missing": "never surveyed",
+    "satisfaction_centred": "each extra satisfaction point",
+}
+
+
+def lift_table(model: ChurnClassifier) -> pd.DataFrame:
+    """Calibration and lift by decile of predicted risk, formatted for the report."""
+    cal = model.calibration.sort_values("decile", ascending=False)
+    return pd.DataFrame({
+        "risk decile": cal["decile"].astype(int).map({10: "10 (riskiest)", 1: "1 (safest)"})
+        .fillna(cal["decile"].astype(int).astype(str)),
+        "customers": cal["customers"].map("{:,}".format),
+        "predicted lapse": cal["predicted"].map("{:.1%}".format),
+        "observed lapse": cal["observed"].map("{:.1%}".format),
+        "95% interval": [f"{lo:.1%} to {hi:.1%}" for lo, hi in zip(cal["low"], cal["high"],
+                                                                   strict=True)],
+        "lift": cal["lift"].map("{:.2f}".format),
+    })
+
+
+def odds_table(model: ChurnClassifier) -> pd.DataFrame:
+    """Odds ratios of the lapse model with intervals, formatted for the report."""
+    t = model.odds_ratios
+    return pd.DataFrame({
+        "factor": t["feature"].map(lambda f: CLASSIFIER_MEANINGS.get(f, f.replace("_", " "))),
+        "odds ratio": t["odds_ratio"].map("{:.2f}".format),
+        "95% interval": [f"{lo:.2f} to {hi:.2f}" for lo, hi in zip(t["low"], t["high"],
+                                                                   strict=True)],
+        "p": t["p"].map(_p_text),
+    })
+
+
+def _p_phrase(p: float) -> str:
+    """'< 0.001' or '= 0.03', to follow a 'p'."""
+    text = _p_text(p)
+    return text if text.startswith("<") else f"= {text}"
+
+
+def _p_text(p: float) -> str:
+    return "n/a" if not np.isfinite(p) else "< 0.001" if p < 0.001 else f"{p:.2g}"

@@ -354,10 +354,23 @@ def group_correlation_table(features: pd.DataFrame, by: str | Sequence[str],
                              level_name=f"{name} level")
 
 
-def plot_correlation_heatmap(table: CorrelationTable, ax=None, partial: bool = True):
+def correlation_finding(table: CorrelationTable, profit: str = "profit") -> str:
+    """One sentence for a chart title: how many indicators move with profit."""
+    rows = table.summary[table.summary["profit"] == profit]
+    if rows.empty:
+        rows = table.summary
+    k, m = int(rows["moves_with_profit"].sum()), int(rows["satisfaction"].nunique())
+    label = PROFIT_INDICATORS.get(profit, profit).lower()
+    return f"{k} of {m} satisfaction indicators move with {label} as expected"
+
+
+def plot_correlation_heatmap(table: CorrelationTable, ax=None, partial: bool = True,
+                             title: str | None = None):
     """Heatmap of r (partial when available); a star marks pairs significant after Holm."""
     import matplotlib.pyplot as plt
     import seaborn as sns
+
+    from analysis.plots import finding
 
     use_partial = partial and "partial_r" in table.summary
     r_col = "partial_r" if use_partial else "r"
@@ -378,6 +391,10 @@ def plot_correlation_heatmap(table: CorrelationTable, ax=None, partial: bool = T
     ax.set_xlabel("")
     ax.set_ylabel("")
     ax.tick_params(axis="x", rotation=20)
+    kind = "partial (tenure, size) " if use_partial else ""
+    finding(ax, title or correlation_finding(table),
+            f"{table.method} {kind}correlations, {table.level}; * = significant after "
+            f"{table.correction.title()} correction, n up to {int(s['n'].max()):,}")
     return ax
 
 
@@ -524,23 +541,34 @@ def profit_regression(features: pd.DataFrame, scale: Scale, outcome: str = "prof
 
 
 def plot_regression_checks(reg: ProfitRegression, axes=None):
-    """Residuals vs fitted, Cook's distance, and binned outcome vs satisfaction (linearity)."""
+    """Residuals vs fitted, Cook's distance, and binned outcome vs satisfaction (linearity).
+
+    Each panel title states what the check found.
+    """
     import matplotlib.pyplot as plt
 
+    from analysis.plots import finding
+
     if axes is None:
-        _, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    r = reg.residuals
+        _, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+    r, checks = reg.residuals, reg.checks
     axes[0].scatter(r["fitted"], r["residual"], s=4, alpha=0.3)
     axes[0].axhline(0, color="grey", lw=1)
-    axes[0].set(xlabel="fitted", ylabel="residual", title="Residuals vs fitted")
+    axes[0].set(xlabel="fitted", ylabel="residual")
+    finding(axes[0], "Uneven spread: robust errors used" if checks.breusch_pagan_p < 0.05
+            else "Even spread of residuals", f"Breusch-Pagan p = {checks.breusch_pagan_p:.2g}")
     axes[1].stem(np.arange(len(r)), r["cooks_d"].to_numpy(), markerfmt=" ", basefmt=" ")
     axes[1].axhline(4 / len(r), color="grey", lw=1, ls="--")
-    axes[1].set(xlabel="customer (row)", ylabel="Cook's distance", title="Influence")
+    axes[1].set(xlabel="customer (row)", ylabel="Cook's distance")
+    finding(axes[1], f"{checks.influential_share:.1%} of customers weigh heavily",
+            f"slope without them: {checks.coef_without_influential:.3g} per point "
+            f"(all: {reg.per_point.value:.3g})")
     binned = (r.assign(y=r["fitted"] + r["residual"])
               .groupby(r["satisfaction"].round(0))["y"].agg(["mean", "sem", "size"]))
     axes[2].errorbar(binned.index, binned["mean"], yerr=1.96 * binned["sem"], fmt="o-")
-    axes[2].set(xlabel="satisfaction (rounded)", ylabel=f"mean {reg.outcome}",
-                title="Linearity: mean by score")
+    axes[2].set(xlabel="satisfaction (rounded)", ylabel=f"mean {reg.outcome}")
+    finding(axes[2], "Curved: read the slope as an average" if checks.reset_p < 0.05
+            else "A straight line fits", f"RESET p = {checks.reset_p:.2g}; bars: 95% intervals")
     return axes
 
 
@@ -580,37 +608,63 @@ def spend_effect(features: pd.DataFrame, satisfaction: str = "satisfaction_mean"
     return SatisfactionEffect("log spend per satisfaction point", est)
 
 
+def lapse_times(features: pd.DataFrame, churn_days: float = 180.0,
+                min_orders_per_month: float = 0.0) -> pd.DataFrame:
+    """Observed lifetimes under the inactivity rule, one row per customer kept.
+
+    Lifetime runs from first purchase to last purchase when the customer has been
+    inactive for more than ``churn_days`` (``lapsed``), else to the window end
+    (censored). ``min_orders_per_month`` keeps only customers whose purchase rate
+    makes a long silence meaningful.
+    """
+    need = ["days_since_last", "recency_days", "T_days", "orders_total"]
+    require_columns(features, need, "lapse_times")
+    rate = as_float(features["orders_total"]) / (as_float(features["recency_days"]) / 30.4375 + 1)
+    keep = rate >= min_orders_per_month
+    lapsed = as_float(features["days_since_last"])[keep] > churn_days
+    days = np.where(lapsed, as_float(features["recency_days"])[keep],
+                    as_float(features["T_days"])[keep]) + 1
+    return pd.DataFrame({"days": days, "lapsed": lapsed.astype(int)},
+                        index=features.index[keep])
+
+
+def hazard_per_point(days: np.ndarray, event: np.ndarray, satisfaction: np.ndarray,
+                     level: float = 0.95, method: str = "Cox PH (PHReg, Breslow ties)"
+                     ) -> SatisfactionEffect:
+    """Log hazard ratio per satisfaction point from a one-covariate Cox model (statsmodels)."""
+    days, event, x = (np.asarray(a, dtype=float) for a in (days, event, satisfaction))
+    keep = np.isfinite(days) & np.isfinite(event) & np.isfinite(x) & (days > 0)
+    events = int(event[keep].sum())
+    if keep.sum() < 30 or events < 10:
+        raise ValueError(f"hazard_per_point has {int(keep.sum())} customers and {events} "
+                         "events; need at least 30 and 10")
+    fit = sm.PHReg(days[keep], x[keep][:, None], status=event[keep].astype(int),
+                   ties="breslow").fit()
+    low, high = fit.conf_int(1 - level)[0]
+    est = Estimate(float(fit.params[0]), float(low), float(high), int(keep.sum()), method,
+                   level, "log HR/point")
+    return SatisfactionEffect("log hazard ratio per satisfaction point", est,
+                              {"events": events})
+
+
 def dropout_effect(features: pd.DataFrame, satisfaction: str = "satisfaction_mean",
                    min_orders_per_month: float = 0.0, churn_days: float = 180.0,
                    level: float = 0.95) -> SatisfactionEffect:
-    """Log hazard ratio of lapsing per satisfaction point (Cox PH, statsmodels PHReg).
+    """Log hazard ratio of lapsing per satisfaction point (Cox PH on :func:`lapse_times`).
 
-    Lifetime runs from first purchase to last purchase when the customer has
-    been inactive for more than ``churn_days`` (event), else to the window end
-    (censored). The inactivity rule only marks real dropout well for frequent
-    buyers, so ``min_orders_per_month`` restricts to customers whose observed
-    purchase rate makes a long silence meaningful; with rare buyers the estimate
-    is pulled towards zero.
+    Two things pull the estimate towards zero compared with the effect on true
+    dropout: survey scores are noisy readings of satisfaction, and the inactivity
+    rule marks rare buyers as lapsed while they are still customers (and real
+    dropouts only after ``churn_days``). Read it as a lower bound on the size.
     """
-    need = [satisfaction, "days_since_last", "recency_days", "T_days", "orders_total"]
-    require_columns(features, need, "dropout_effect")
-    rate = as_float(features["orders_total"]) / (as_float(features["recency_days"]) / 30.4375 + 1)
-    frame = features.loc[rate >= min_orders_per_month]
-    event = (as_float(frame["days_since_last"]) > churn_days).astype(int)
-    time = np.where(event == 1, as_float(frame["recency_days"]), as_float(frame["T_days"])) + 1
-    sat = as_float(frame[satisfaction])
-    keep = np.isfinite(sat) & np.isfinite(time)
-    if keep.sum() < 30 or event[keep].sum() < 10:
-        raise ValueError(f"dropout_effect has {int(keep.sum())} customers and "
-                         f"{int(event[keep].sum())} lapses; need at least 30 and 10")
-    fit = sm.PHReg(time[keep], sat[keep][:, None], status=event[keep], ties="breslow").fit()
-    low, high = fit.conf_int(1 - level)[0]
-    est = Estimate(float(fit.params[0]), float(low), float(high), int(keep.sum()),
-                   f"Cox PH (PHReg, Breslow ties); lapse = no purchase for {churn_days:g} days"
-                   + (f"; buyers with >= {min_orders_per_month:g} orders/month"
-                      if min_orders_per_month else ""), level, "log HR/point")
-    return SatisfactionEffect("log hazard ratio of lapsing per satisfaction point", est,
-                              {"events": int(event[keep].sum())})
+    require_columns(features, [satisfaction], "dropout_effect")
+    lapses = lapse_times(features, churn_days, min_orders_per_month)
+    method = (f"Cox PH (PHReg, Breslow ties); lapse = no purchase for {churn_days:g} days"
+              + (f"; buyers with >= {min_orders_per_month:g} orders/month"
+                 if min_orders_per_month else ""))
+    effect = hazard_per_point(lapses["days"], lapses["lapsed"],
+                              as_float(features.loc[lapses.index, satisfaction]), level, method)
+    return dataclasses.replace(effect, name="log hazard ratio of lapsing per satisfaction point")
 
 
 # ---------------------------------------------------------------------- ordinal satisfaction

@@ -258,9 +258,11 @@ def response_time_bands(features: pd.DataFrame, baseline: pd.DataFrame | None = 
                      "surveyed": len(s), "satisfaction": s.mean() if len(s) else np.nan,
                      "satisfaction_low": s.mean() - half if len(s) > 1 else np.nan,
                      "satisfaction_high": s.mean() + half if len(s) > 1 else np.nan})
+    log_tenure = np.log1p(np.clip(as_float(frame["tenure_days"])[use], 0, None))
     x = np.column_stack([np.ones(use.sum()), np.log2(np.clip(hours[use], 0.1, None)),
-                         np.log1p(np.clip(as_float(frame["tenure_days"])[use], 0, None))])
-    fit = sm.GLM(retained[use], x, family=sm.families.Binomial()).fit(cov_type="HC1")
+                         *([log_tenure] if np.ptp(log_tenure) > 0 else [])])
+    fit = sm.GLM(retained[use], x, family=sm.families.Binomial(), missing="drop").fit(
+        cov_type="HC1")
     b_low, b_high = fit.conf_int(1 - level)[1]
     odds = Estimate(float(np.exp(fit.params[1])), float(np.exp(b_low)), float(np.exp(b_high)),
                     int(use.sum()), "logistic regression of retention on log2 response hours "
@@ -428,6 +430,12 @@ def claim_c12(table: CorrelationTable | None, reason: str | None = None) -> Clai
         return ClaimResult.not_testable("C12", "profit is unknown (no cost of goods)", method)
     k, m = int(rows["moves_with_profit"].sum()), len(rows)
     share = k / m
+    # bounds on the share: at least the significant ones move; at most those whose interval
+    # (sign-aligned with the folk claim) does not lie wholly on the wrong side of zero
+    prefix = "partial_" if "partial_high" in rows else ""
+    aligned_high = np.where(rows["expected_sign"] > 0, rows[prefix + "high"],
+                            -rows[prefix + "low"])
+    upper = float(np.mean(aligned_high > 0))
     if share > 0.5:
         verdict = Verdict.SUPPORTED
     elif k == 0:
@@ -439,8 +447,10 @@ def claim_c12(table: CorrelationTable | None, reason: str | None = None) -> Clai
     summary = (f"{k} of {m} satisfaction indicators move with profit as claimed after Holm "
                f"correction ({moving}); correlations are weak to moderate "
                f"(|r| up to {rows[r_col].abs().max():.2f}).")
-    return ClaimResult("C12", verdict, summary, estimate=share, n=int(rows["n"].max()),
-                       method=method + f" ({table.level})", claimed=CLAIMED["C12"],
+    return ClaimResult("C12", verdict, summary, estimate=share, low=share, high=upper,
+                       n=int(rows["n"].max()),
+                       method=method + f" ({table.level}); interval: share significant to "
+                       "share not ruled out by its 95% interval", claimed=CLAIMED["C12"],
                        details={"table": rows.drop(columns=["satisfaction", "profit"])})
 
 
@@ -459,6 +469,8 @@ class SatisfactionReport:
     care: CareChurn | None
     drivers: object | None             # satisfaction.SatisfactionDrivers
     by_period: object | None           # satisfaction.PeriodEffect
+    month_correlations: CorrelationTable | None    # between months (buyers of each month)
+    segment_correlations: CorrelationTable | None  # between channel x market-type segments
     claims: tuple[ClaimResult, ...]
     notes: tuple[str, ...]
 
@@ -502,8 +514,111 @@ def satisfaction_report(ctx, window_months: int = 12, repurchase_months: int = 6
     response = attempt(lambda: response_time_bands(features, exposure))
     care = attempt(lambda: care_churn(features, exposure))
     drivers = attempt(lambda: sat.satisfaction_drivers(features)) if not missing else None
-    by_period = attempt(lambda: sat.period_effect(ctx.panel(), scale)) if scale else None
+    panel = ctx.panel() if scale else None
+    by_period = attempt(lambda: sat.period_effect(panel, scale)) if scale else None
+    month_correlations = attempt(lambda: sat.group_correlation_table(
+        panel.loc[as_float(panel["orders"]) > 0], "month")) if scale and not missing else None
+    segment_correlations = attempt(lambda: sat.group_correlation_table(
+        features, ["channel", "market_type"])) if not missing else None
     claims = (claim_c7(features, scale), claim_c8(baseline, scale), claim_c9(features, exposure),
               claim_c10(features, exposure), claim_c12(correlations, missing))
     return SatisfactionReport(window_months, correlations, regression, repurchase, response,
-                              care, drivers, by_period, claims, tuple(notes))
+                              care, drivers, by_period, month_correlations,
+                              segment_correlations, claims, tuple(notes))
+
+
+# ------------------------------------------------------------------------------- figures
+
+
+def plot_repurchase(risk: RepurchaseRisk, ax=None):
+    """Repurchase rate of top box vs the box below, with Wilson 95% intervals."""
+    import matplotlib.pyplot as plt
+
+    from analysis.plots import finding, percent_axis
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 3.8))
+    table = risk.summary
+    rate = table["repurchase rate"].to_numpy()
+    err = np.vstack([rate - table["low"].to_numpy(), table["high"].to_numpy() - rate])
+    ax.bar(table["group"], rate, yerr=err, capsize=6, color=["#1f4e79", "#5b9bd5"])
+    percent_axis(ax)
+    ax.set_ylabel("bought again")
+    rr = risk.risk_ratio
+    versus = "well short of the claimed 6x" if rr.high < 6 else "as the claimed 6x allows"
+    finding(ax, f"Very satisfied customers bought again {rr.value:.1f}x as often: {versus}",
+            f"risk ratio {rr.low:.2f} to {rr.high:.2f} (95%), n = {rr.n:,}")
+    return ax
+
+
+def plot_response_bands(bands: ResponseBands, ax=None):
+    """Retention by complaint response-time band, with Wilson 95% intervals."""
+    import matplotlib.pyplot as plt
+
+    from analysis.plots import finding, percent_axis
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 3.8))
+    table = bands.summary[bands.summary["customers"] > 0]
+    rate = table["retention"].to_numpy()
+    err = np.vstack([rate - table["low"].to_numpy(), table["high"].to_numpy() - rate])
+    ax.errorbar(table["band"], rate, yerr=err, fmt="o-", capsize=5)
+    percent_axis(ax)
+    ax.set(xlabel="median time to resolve their complaints", ylabel="stayed")
+    odds = bands.odds_ratio_per_doubling
+    if odds.high < 1:
+        title = "Customers answered faster stay more often"
+    elif odds.low > 1:
+        title = "Customers answered faster do not stay more often"
+    else:
+        title = "No clear link between answer speed and staying"
+    finding(ax, title, f"odds of staying per doubling of time: {odds.value:.2f} "
+            f"[{odds.low:.2f}, {odds.high:.2f}], n = {odds.n:,}")
+    return ax
+
+
+def plot_care_churn(care: CareChurn, ax=None):
+    """Churn of low-care groups vs the rest of the customers active at the window start."""
+    import matplotlib.pyplot as plt
+
+    from analysis.plots import finding, percent_axis
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 3.8))
+    s = care.summary
+    x = np.arange(len(s))
+    ax.bar(x - 0.2, s["exposed_churn"], 0.4, label="group")
+    ax.bar(x + 0.2, s["rest_churn"], 0.4, label="everyone else")
+    ax.set_xticks(x, [c.replace(" vs rest", "") for c in s["comparison"]])
+    percent_axis(ax)
+    ax.set_ylabel("churned in the window")
+    ax.legend(loc="lower center", ncols=2, facecolor="white", frameon=True)
+    share = care.attributable_share
+    versus = "far from two thirds" if share.high < 2 / 3 else "two thirds not ruled out"
+    finding(ax, f"Low care is linked to {share.value:.0%} of churn: {versus}",
+            f"attributable share {share.low:.0%} to {share.high:.0%} (95%), "
+            f"{care.churners:,} churners of {care.at_risk:,}")
+    return ax
+
+
+# ------------------------------------------------------------------------------- export
+
+
+def care_followups(features: pd.DataFrame, scale: Scale | None = None) -> pd.DataFrame:
+    """Active customers to call: an unresolved complaint, or a latest score below the top box.
+
+    Columns: customer_id (raw; pseudonymise before showing), unresolved_complaints,
+    satisfaction_latest, median_response_hours, days_since_last, revenue. Sorted by
+    unresolved complaints then revenue, so the most valuable open cases come first.
+    """
+    cols = ["customer_id", "active", "unresolved_complaints", "satisfaction_latest",
+            "median_response_hours", "days_since_last", "revenue"]
+    require_columns(features, cols, "care_followups")
+    active = features["active"].astype("boolean").fillna(False).to_numpy(bool)
+    unresolved = np.nan_to_num(as_float(features["unresolved_complaints"])) > 0
+    score = as_float(features["satisfaction_latest"])
+    low_score = (score < scale.top_box - (scale.high - scale.top_box + 1)) if scale else False
+    pick = active & (unresolved | low_score)
+    out = features.loc[pick, [c for c in cols if c != "active"]].copy()
+    return out.sort_values(["unresolved_complaints", "revenue"], ascending=False,
+                           ignore_index=True)
