@@ -115,6 +115,15 @@ def _memory_gib() -> float | None:
         return None
 
 
+def _pack_note(row: dict) -> str:
+    """Stages and per-notebook seconds of a pack row (notebooks run two at a time)."""
+    if "notebooks" not in row:
+        return ""
+    parts = [f"{k} {v}" for k, v in row.get("stages", {}).items()]
+    parts += [f"{k.split('_', 1)[0]} {v}" for k, v in row["notebooks"].items()]
+    return "stages and notebooks, s: " + ", ".join(parts) + "; memory: all processes"
+
+
 def write_results(results: list[dict]) -> None:
     payload = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), "results": results}
     (HERE / "results.json").write_text(json.dumps(payload, indent=2))
@@ -129,10 +138,11 @@ def write_results(results: list[dict]) -> None:
     ]
     for r in results:
         size = f"{r['lines']:,}" if "lines" in r else r.get("tool", "")
+        peak = r.get("tree_peak_mib", r.get("peak_mib", ""))
         lines.append(
             f"| {size} | {r.get('customers', '')} | {r['step']} | "
             f"{r.get('seconds', '')} | {r.get('compute_seconds', '')} | "
-            f"{r.get('peak_mib', '')} | {r.get('error', r.get('note', ''))} |"
+            f"{peak} | {r.get('error', r.get('note', _pack_note(r)))} |"
         )
     (HERE / "RESULTS.md").write_text("\n".join(lines) + "\n")
 

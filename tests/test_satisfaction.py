@@ -82,7 +82,7 @@ def test_without_surveys_the_satisfaction_claims_are_not_testable(demo_ctx):
     import dataclasses
 
     data = dataclasses.replace(demo_ctx.data, surveys=None, satisfaction_scale=None)
-    ctx = dataclasses.replace(demo_ctx, data=data, cache_dir=None)
+    ctx = dataclasses.replace(demo_ctx, data=data, cache_dir=None, content_hash=None)
     report = sc.satisfaction_report(ctx)
     by_id = {c.claim_id: c for c in report.claims}
     for claim in ("C7", "C8", "C12"):

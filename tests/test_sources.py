@@ -120,12 +120,13 @@ def test_cached_load_equals_a_fresh_load_and_follows_file_changes(small_demo_con
     import os
 
     from analysis.config import load_settings
-    from analysis.context import load_cached, source_fingerprint
+    from analysis.context import load_cached, source_fingerprint, tables_hash
 
     settings = load_settings(small_demo_config)
     fresh = load_data(settings)
-    load_cached(settings, tmp_path)
-    cached = load_cached(settings, tmp_path)
+    _, first_hash = load_cached(settings, tmp_path)
+    cached, cached_hash = load_cached(settings, tmp_path)
+    assert first_hash == cached_hash == tables_hash(fresh)
     for name in ("transactions", "customers", "surveys", "interactions"):
         pd.testing.assert_frame_equal(getattr(cached, name), getattr(fresh, name))
     assert cached.ledger.rows == fresh.ledger.rows and cached.ledger.reconciles

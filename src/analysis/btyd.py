@@ -237,19 +237,37 @@ def _log_hyp_term(a, b, c, z, base, power):
     return np.log(special.hyp2f1(a, b, c, z)) - power * np.log(base)
 
 
-def paretonbd_loglik_terms(params, x, t_x, T) -> np.ndarray:
+def _pair_groups(x: np.ndarray, t: np.ndarray):
+    """Distinct (frequency, time) pairs and each row's pair: the hypergeometric terms depend
+    on a row only through one such pair (about half as many as rows)."""
+    pairs, inverse = np.unique(np.column_stack([x, t]), axis=0, return_inverse=True)
+    return pairs[:, 0], pairs[:, 1], inverse.ravel()
+
+
+def _log_f(params, x, t, groups=None):
+    """log( 2F1(r+s+x, b; r+s+x+1; z(t)) / (top + t)**(r+s+x) ), Fader-Hardie (2005) eq. 22,
+    with the branch that keeps the argument z in [0, 1)."""
+    r, alpha, s, beta = params
+    ux, ut, inverse = groups if groups is not None else (x, t, slice(None))
+    rsx = r + s + ux
+    if alpha >= beta:
+        arg_b, top = s + 1, alpha
+    else:
+        arg_b, top = r + ux, beta
+    z = abs(alpha - beta) / (top + ut)
+    return _log_hyp_term(rsx, arg_b, rsx + 1, z, top + ut, rsx)[inverse]
+
+
+def paretonbd_loglik_terms(params, x, t_x, T, groups=None) -> np.ndarray:
+    """Per-customer log-likelihood; ``groups`` = (``_pair_groups(x, t_x)``,
+    ``_pair_groups(x, T)``) computes the hypergeometric terms once per distinct pair."""
     r, alpha, s, beta = params
     common = (special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
               + s * np.log(beta))
     rsx = r + s + x
-    if alpha >= beta:
-        arg_b, c2, top = s + 1, rsx + 1, alpha
-        z1, z2 = (alpha - beta) / (alpha + t_x), (alpha - beta) / (alpha + T)
-    else:
-        arg_b, c2, top = r + x, rsx + 1, beta
-        z1, z2 = (beta - alpha) / (beta + t_x), (beta - alpha) / (beta + T)
-    log_f1 = _log_hyp_term(rsx, arg_b, c2, z1, top + t_x, rsx)
-    log_f2 = _log_hyp_term(rsx, arg_b, c2, z2, top + T, rsx)
+    g1, g2 = groups if groups is not None else (None, None)
+    log_f1 = _log_f(params, x, t_x, g1)
+    log_f2 = _log_f(params, x, T, g2)
     with np.errstate(invalid="ignore", divide="ignore"):
         log_a0 = log_f1 + np.log1p(-np.exp(np.minimum(log_f2 - log_f1, 0.0)))
     log_first = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
@@ -260,8 +278,9 @@ def paretonbd_loglik_terms(params, x, t_x, T) -> np.ndarray:
 def fit_paretonbd(summary: pd.DataFrame, start=(0.5, 10.0, 0.5, 10.0)) -> FittedModel:
     rows, weights = compress(summary, ["frequency", "recency", "T"])
     x, t_x, T = _columns(rows)
+    groups = (_pair_groups(x, t_x), _pair_groups(x, T))
     return _fit("Pareto/NBD", ("r", "alpha", "s", "beta"),
-                lambda p: float(weights @ paretonbd_loglik_terms(p, x, t_x, T)), None,
+                lambda p: float(weights @ paretonbd_loglik_terms(p, x, t_x, T, groups)), None,
                 np.array(start), len(summary))
 
 

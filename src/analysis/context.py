@@ -72,6 +72,7 @@ class Context:
     truth: dict | None = None
     latent: pd.DataFrame | None = None
     cache_dir: Path | None = None
+    content_hash: str | None = None  # tables_hash(data), when the loader already knows it
 
     @property
     def ledger(self) -> Ledger:
@@ -91,12 +92,10 @@ class Context:
 
     @cached_property
     def data_hash(self) -> str:
+        """Settings plus table contents: the key of the feature cache and of results.json."""
         digest = hashlib.sha256(self.settings.fingerprint().encode())
         digest.update(str(self.settings.churn_days).encode())
-        for name in ("transactions", "customers", "surveys", "interactions"):
-            frame = getattr(self.data, name)
-            if frame is not None:
-                digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+        digest.update((self.content_hash or tables_hash(self.data)).encode())
         return digest.hexdigest()[:16]
 
     def window(self, months: int) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -195,12 +194,23 @@ def source_fingerprint(settings: Settings) -> str | None:
     return digest.hexdigest()[:16]
 
 
-def load_cached(settings: Settings, cache_dir: Path | None) -> CustomerData:
-    """The validated tables, read once and kept as Parquet so every notebook of a pack (and
-    every rerun on unchanged files) skips reading, mapping and validating again."""
+def tables_hash(data: CustomerData) -> str:
+    """Content hash of the validated tables (about 1 s per million transaction lines)."""
+    digest = hashlib.sha256()
+    for name in ("transactions", "customers", "surveys", "interactions"):
+        frame = getattr(data, name)
+        if frame is not None:
+            digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def load_cached(settings: Settings, cache_dir: Path | None) -> tuple[CustomerData, str | None]:
+    """The validated tables and their content hash, read once and kept as Parquet so every
+    notebook of a pack (and every rerun on unchanged files) skips reading, mapping,
+    validating and hashing again. The hash is None when the source is not cached."""
     key = source_fingerprint(settings) if cache_dir is not None else None
     if key is None:
-        return load_data(settings)
+        return load_data(settings), None
     folder = cache_dir / f"data_{key}"
     meta_path = folder / "meta.json"
     if meta_path.exists():
@@ -208,8 +218,8 @@ def load_cached(settings: Settings, cache_dir: Path | None) -> CustomerData:
         tables = {name: pd.read_parquet(folder / f"{name}.parquet") if name in meta["tables"]
                   else None for name in ("transactions", "customers", "surveys", "interactions")}
         scale = SCALES.get(meta["scale"]) if meta["scale"] else None
-        return CustomerData(**tables, satisfaction_scale=scale, ledger=Ledger(meta["ledger"]),
-                            source=meta["source"])
+        return (CustomerData(**tables, satisfaction_scale=scale, ledger=Ledger(meta["ledger"]),
+                             source=meta["source"]), meta.get("tables_hash"))
     data = load_data(settings)
     folder.mkdir(parents=True, exist_ok=True)
     present = []
@@ -219,11 +229,12 @@ def load_cached(settings: Settings, cache_dir: Path | None) -> CustomerData:
             _write_atomically(frame, folder / f"{name}.parquet")
             present.append(name)
     meta = {"tables": present, "ledger": data.ledger.rows, "source": data.source,
-            "scale": data.satisfaction_scale.name if data.satisfaction_scale else None}
+            "scale": data.satisfaction_scale.name if data.satisfaction_scale else None,
+            "tables_hash": tables_hash(data)}
     tmp = meta_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(meta))
     os.replace(tmp, meta_path)
-    return data
+    return data, meta["tables_hash"]
 
 
 def default_cache_dir() -> Path:
@@ -236,7 +247,7 @@ def open_period(config: str | Path = "config/demo.toml", period: str | None = No
     settings = load_settings(resolve_config(config))
     folder = ensure_demo_data(settings)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    data = load_cached(settings, cache)
+    data, content_hash = load_cached(settings, cache)
     chosen = choose_period(settings, data, period)
     truth, latent = demo.read_truth(folder) if folder is not None else (None, None)
-    return Context(settings, data, chosen, truth, latent, cache)
+    return Context(settings, data, chosen, truth, latent, cache, content_hash)

@@ -239,8 +239,9 @@ def merge_results(work: Path, period: str, config_name: str, fingerprint: str | 
 
 
 def render_pack(work: Path, period: str, config_name: str, runs: Sequence[NotebookRun],
-                pdf: bool, progress: Callable[[str], None]) -> None:
-    """analyst.html (run order, with code), leadership.html/.pdf (summary first, no code)."""
+                pdf: bool, progress: Callable[[str], None]) -> dict[str, float]:
+    """analyst.html (run order, with code), leadership.html/.pdf (summary first, no code);
+    returns the seconds each rendering took."""
     from analysis.render import combine, render_html, render_pdf
 
     executed = [work / "notebooks" / f"{r.name}.ipynb" for r in runs]
@@ -255,11 +256,14 @@ def render_pack(work: Path, period: str, config_name: str, runs: Sequence[Notebo
     leadership = render_html(combine(leadership_order), work / "leadership.html", "leadership",
                              title=title, subtitle=subtitle, footer=footer)
     check_leadership(leadership)
-    progress(f"  rendered HTML {time.perf_counter() - started:9.1f} s")
+    seconds = {"render_html": round(time.perf_counter() - started, 1)}
+    progress(f"  rendered HTML {seconds['render_html']:9.1f} s")
     if pdf:
         started = time.perf_counter()
         render_pdf(leadership, work / "leadership.pdf")
-        progress(f"  rendered PDF {time.perf_counter() - started:10.1f} s")
+        seconds["render_pdf"] = round(time.perf_counter() - started, 1)
+        progress(f"  rendered PDF {seconds['render_pdf']:10.1f} s")
+    return seconds
 
 
 def check_leadership(path: Path) -> None:
@@ -293,6 +297,7 @@ def build_pack(period: str | None = None, config: str | Path = "config/demo.toml
     progress(f"Report pack {period} ({ctx.settings.name}): preparing features")
     ctx.features()
     ctx.panel()
+    stages = {"prepare": round(time.perf_counter() - started, 1)}
     notebooks = list_notebooks(Path(notebooks_dir))
     work = inside(reports_dir, f".tmp-{period}-{os.getpid()}")
     shutil.rmtree(work, ignore_errors=True)
@@ -300,17 +305,19 @@ def build_pack(period: str | None = None, config: str | Path = "config/demo.toml
     parameters = {"period": period, "config": str(ctx.settings.path), "output_dir": str(work),
                   "seed": seed}
     try:
+        notebooks_started = time.perf_counter()
         runs = run_notebooks(notebooks, work, parameters, jobs, progress)
+        stages["notebooks"] = round(time.perf_counter() - notebooks_started, 1)
         failed = [r for r in runs if r.error]
         if failed:
             raise ReportError("; ".join(r.error for r in failed))
         payload = merge_results(work, period, ctx.settings.name, ctx.data_hash)
         (work / "results.json").write_text(json.dumps(payload, indent=2, sort_keys=True,
                                                       allow_nan=False))
-        render_pack(work, period, ctx.settings.name, runs, pdf, progress)
+        stages.update(render_pack(work, period, ctx.settings.name, runs, pdf, progress))
         for name in INTERNAL_FILES:
             (work / name).unlink(missing_ok=True)
-        write_run_info(work, runs, parameters, time.perf_counter() - started)
+        write_run_info(work, runs, parameters, time.perf_counter() - started, stages)
     except BaseException as error:
         kept = keep_failed(work, reports_dir, period)
         if isinstance(error, ReportError):
@@ -325,11 +332,13 @@ def build_pack(period: str | None = None, config: str | Path = "config/demo.toml
     return Pack(period, target, tuple(runs), time.perf_counter() - started, files)
 
 
-def write_run_info(work: Path, runs: Sequence[NotebookRun], parameters: dict, seconds: float):
+def write_run_info(work: Path, runs: Sequence[NotebookRun], parameters: dict, seconds: float,
+                   stages: dict[str, float] | None = None):
     """Timestamps and timings live here, so results.json stays identical across reruns."""
     info = {
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "seconds": round(seconds, 1),
+        "stages": stages or {},
         "parameters": {k: v for k, v in parameters.items() if k != "output_dir"},
         "notebooks": [{"name": r.name, "seconds": round(r.seconds, 1)} for r in runs],
         "python": platform.python_version(),
