@@ -147,6 +147,17 @@ def write_results(results: list[dict]) -> None:
     (HERE / "RESULTS.md").write_text("\n".join(lines) + "\n")
 
 
+def previous_results(keep_btyd: bool, replaced_sizes: list[int]) -> list[dict]:
+    """Rows of the last run that this run does not measure again (other sizes, and the
+    lifetimes comparison under --no-btyd), so sizes can be run one at a time."""
+    path = HERE / "results.json"
+    if not path.exists():
+        return []
+    rows = json.loads(path.read_text())["results"]
+    return [r for r in rows if ("lines" in r and r["lines"] not in replaced_sizes)
+            or ("lines" not in r and keep_btyd)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -155,7 +166,9 @@ def main() -> None:
     parser.add_argument("--steps", nargs="+", default=list(DEFAULT_STEPS))
     parser.add_argument("--no-btyd", action="store_true", help="skip the lifetimes comparison")
     args = parser.parse_args()
-    results = [] if args.no_btyd else btyd_comparison()
+    results = previous_results(keep_btyd=args.no_btyd, replaced_sizes=args.sizes)
+    if not args.no_btyd:
+        results = btyd_comparison() + results
     for row in results:
         print(f"  {row}", flush=True)
     for lines in args.sizes:

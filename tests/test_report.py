@@ -19,8 +19,9 @@ from analysis.report import (
     build_pack,
     inside,
     load_schema,
+    prerequisites,
+    run_order,
     validate_period,
-    waves,
 )
 
 PACK_FILES = ("analyst.html", "leadership.html", "leadership.pdf", "results.json",
@@ -131,11 +132,22 @@ def test_paths_cannot_escape_the_reports_folder(tmp_path):
         inside(tmp_path, "..", "elsewhere")
 
 
-def test_waves_run_dependencies_first_and_summaries_last(tmp_path):
+def test_run_order_puts_dependencies_first_and_summaries_last(tmp_path):
     for name, deps in (("01_a", []), ("02_b", []), ("06_seg", ["02_b"]), ("90_sum", [])):
         nb = nbformat.v4.new_notebook()
         nb.metadata["cvl"] = {"depends_on": deps}
         nbformat.write(nb, tmp_path / f"{name}.ipynb")
-    order = waves(sorted(tmp_path.glob("*.ipynb")))
-    assert [[p.stem for p in wave] for wave in order] == [["01_a", "02_b"], ["06_seg"],
-                                                           ["90_sum"]]
+    paths = sorted(tmp_path.glob("*.ipynb"))
+    assert prerequisites(paths) == {"01_a": set(), "02_b": set(), "06_seg": {"02_b"},
+                                    "90_sum": {"01_a", "02_b", "06_seg"}}
+    # 02_b starts first: 06_seg waits for it and can then run next to 01_a
+    assert [p.stem for p in run_order(paths)] == ["02_b", "01_a", "06_seg", "90_sum"]
+
+
+def test_run_order_refuses_cyclic_dependencies(tmp_path):
+    for name, deps in (("01_a", ["02_b"]), ("02_b", ["01_a"])):
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["cvl"] = {"depends_on": deps}
+        nbformat.write(nb, tmp_path / f"{name}.ipynb")
+    with pytest.raises(ReportError, match="cycle"):
+        run_order(sorted(tmp_path.glob("*.ipynb")))

@@ -286,7 +286,7 @@ def fit_paretonbd(summary: pd.DataFrame, start=(0.5, 10.0, 0.5, 10.0)) -> Fitted
 
 def paretonbd_p_alive(params, x, t_x, T) -> np.ndarray:
     r, alpha, s, beta = params
-    log_l = paretonbd_loglik_terms(params, x, t_x, T)
+    log_l = paretonbd_loglik_terms(params, x, t_x, T, (_pair_groups(x, t_x), _pair_groups(x, T)))
     log_alive = (special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
                  + s * np.log(beta) - (r + x) * np.log(alpha + T) - s * np.log(beta + T))
     return np.exp(log_alive - log_l)

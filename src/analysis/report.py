@@ -10,8 +10,8 @@ For one period the pack is built in a temporary folder next to ``reports/<period
    that every notebook then reuses);
 2. every notebook in ``notebooks/`` is executed with papermill (parameters ``period``,
    ``config``, ``output_dir``, ``seed`` injected into the cell tagged ``parameters``);
-   independent notebooks run concurrently (``--jobs``), a notebook listing others in
-   ``metadata.cvl.depends_on`` runs after them, and summary notebooks (number >= 90) last;
+   up to ``--jobs`` notebooks run at once, each as soon as the notebooks listed in its
+   ``metadata.cvl.depends_on`` have finished; summary notebooks (number >= 90) run last;
 3. the sections each notebook wrote are merged into ``results.json`` and validated
    against ``results_schema.json``;
 4. ``analyst.html`` (with code), ``leadership.html`` and ``leadership.pdf`` (no code) are
@@ -112,21 +112,35 @@ def dependencies(path: Path) -> set[str]:
     return set(meta.get("depends_on", []))
 
 
-def waves(notebooks: Sequence[Path]) -> list[list[Path]]:
-    """Groups that can run concurrently, in order: dependencies first, summaries last."""
-    summaries = [p for p in notebooks if number(p) >= SUMMARY_NUMBER]
-    pending = {p.stem: p for p in notebooks if number(p) < SUMMARY_NUMBER}
-    needs = {name: dependencies(p) & set(pending) for name, p in pending.items()}
+def prerequisites(notebooks: Sequence[Path]) -> dict[str, set[str]]:
+    """What each notebook waits for: its declared ``depends_on``; a summary notebook
+    (number >= 90) waits for every other notebook with a lower number."""
+    names = {p.stem for p in notebooks}
+    needs = {}
+    for p in notebooks:
+        if number(p) >= SUMMARY_NUMBER:
+            needs[p.stem] = {q.stem for q in notebooks if number(q) < number(p)}
+        else:
+            needs[p.stem] = dependencies(p) & names - {p.stem}
+    return needs
+
+
+def run_order(notebooks: Sequence[Path]) -> list[Path]:
+    """A start order that respects the prerequisites and starts notebooks that others wait
+    for first (so a dependent can start while independent notebooks still run)."""
+    needs = prerequisites(notebooks)
+    waiting = {p.stem: sum(p.stem in n for n in needs.values()) for p in notebooks}
+    pending = {p.stem: p for p in notebooks}
     done: set[str] = set()
-    out = []
+    order = []
     while pending:
-        ready = sorted(n for n in pending if needs[n] <= done)
+        ready = [n for n in pending if needs[n] <= done]
         if not ready:
             raise ReportError(f"notebook dependencies form a cycle: {sorted(pending)}")
-        out.append([pending.pop(n) for n in ready])
-        done.update(ready)
-    out.extend([p] for p in summaries)
-    return out
+        name = min(ready, key=lambda n: (-waiting[n], number(pending[n]), n))
+        order.append(pending.pop(name))
+        done.add(name)
+    return order
 
 
 # -- execution ----------------------------------------------------------------------------
@@ -171,27 +185,46 @@ def stderr_to(path: Path):
 
 def run_notebooks(notebooks: Sequence[Path], work: Path, parameters: dict[str, Any], jobs: int,
                   progress: Callable[[str], None]) -> list[NotebookRun]:
-    """Execute the notebooks wave by wave; stop at the first wave with a failure."""
+    """Execute the notebooks, up to ``jobs`` at once, each as soon as its prerequisites
+    have finished; after a failure nothing new starts."""
     (work / "notebooks").mkdir(parents=True, exist_ok=True)
-    runs: list[NotebookRun] = []
+    order = run_order(notebooks)
+    needs = prerequisites(notebooks)
+
+    def start(path: Path) -> tuple[Path, Path, dict[str, Any]]:
+        progress(f"  running {path.name} ...")
+        return path, work / "notebooks" / path.name, parameters
+
+    def report(run: NotebookRun) -> NotebookRun:
+        status = "FAILED" if run.error else "ok"
+        progress(f"  {run.name:<32} {status:>6} {run.seconds:6.1f} s")
+        return run
+
+    if jobs <= 1:
+        runs = []
+        for path in order:
+            runs.append(report(execute_notebook(*start(path))))
+            if runs[-1].error:
+                break
+        return runs
+    runs, finished, running = [], set(), {}
     context = multiprocessing.get_context("spawn")
-    for wave in waves(notebooks):
-        targets = [(p, work / "notebooks" / p.name) for p in wave]
-        for p, _ in targets:
-            progress(f"  running {p.name} ...")
-        if jobs > 1 and len(wave) > 1:
-            with futures.ProcessPoolExecutor(min(jobs, len(wave)), mp_context=context) as pool:
-                done = list(pool.map(execute_notebook, *zip(*targets, strict=True),
-                                     [parameters] * len(wave)))
-        else:
-            done = [execute_notebook(s, t, parameters) for s, t in targets]
-        for run in done:
-            status = "FAILED" if run.error else "ok"
-            progress(f"  {run.name:<32} {status:>6} {run.seconds:6.1f} s")
-        runs.extend(done)
-        if any(r.error for r in done):
-            break
-    return runs
+    with futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        while order or running:
+            failed = any(r.error for r in runs)
+            for path in [p for p in order if needs[p.stem] <= finished]:
+                if failed or len(running) >= jobs:
+                    break
+                order.remove(path)
+                running[pool.submit(execute_notebook, *start(path))] = path
+            if not running:
+                break
+            done, _ = futures.wait(running, return_when=futures.FIRST_COMPLETED)
+            for future in done:
+                running.pop(future)
+                runs.append(report(future.result()))
+                finished.add(runs[-1].name)
+    return sorted(runs, key=lambda r: r.name)
 
 
 # -- results ------------------------------------------------------------------------------
@@ -279,30 +312,37 @@ def check_leadership(path: Path) -> None:
 # -- the pack -----------------------------------------------------------------------------
 
 
+def prepare(config: str | Path, period: str | None, progress: Callable[[str], None]):
+    """Validate the data and fill the feature cache every notebook reads; returns the period
+    label, the settings and the data hash. The context (data and panel) is released on
+    return, so the report process holds no copy while the notebooks run."""
+    from analysis.context import open_period
+
+    ctx = open_period(config, period)
+    progress(f"Report pack {ctx.period.label} ({ctx.settings.name}): preparing features")
+    ctx.features()
+    ctx.panel()
+    return ctx.period.label, ctx.settings, ctx.data_hash
+
+
 def build_pack(period: str | None = None, config: str | Path = "config/demo.toml",
                reports_dir: str | Path = REPORTS_DIR, seed: int | None = None, jobs: int = 2,
                pdf: bool = True, notebooks_dir: str | Path = NOTEBOOK_DIR,
                progress: Callable[[str], None] = print) -> Pack:
     """Build ``reports/<period>/`` atomically; raise :class:`ReportError` on any failure."""
-    from analysis.context import open_period
-
     started = time.perf_counter()
     if period is not None:
         validate_period(period)
-    ctx = open_period(config, period)
-    period = ctx.period.label
+    period, settings, data_hash = prepare(config, period, progress)
     reports_dir = Path(reports_dir).resolve()
     target = inside(reports_dir, period)
-    seed = ctx.settings.seed if seed is None else int(seed)
-    progress(f"Report pack {period} ({ctx.settings.name}): preparing features")
-    ctx.features()
-    ctx.panel()
+    seed = settings.seed if seed is None else int(seed)
     stages = {"prepare": round(time.perf_counter() - started, 1)}
     notebooks = list_notebooks(Path(notebooks_dir))
     work = inside(reports_dir, f".tmp-{period}-{os.getpid()}")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    parameters = {"period": period, "config": str(ctx.settings.path), "output_dir": str(work),
+    parameters = {"period": period, "config": str(settings.path), "output_dir": str(work),
                   "seed": seed}
     try:
         notebooks_started = time.perf_counter()
@@ -311,10 +351,10 @@ def build_pack(period: str | None = None, config: str | Path = "config/demo.toml
         failed = [r for r in runs if r.error]
         if failed:
             raise ReportError("; ".join(r.error for r in failed))
-        payload = merge_results(work, period, ctx.settings.name, ctx.data_hash)
+        payload = merge_results(work, period, settings.name, data_hash)
         (work / "results.json").write_text(json.dumps(payload, indent=2, sort_keys=True,
                                                       allow_nan=False))
-        stages.update(render_pack(work, period, ctx.settings.name, runs, pdf, progress))
+        stages.update(render_pack(work, period, settings.name, runs, pdf, progress))
         for name in INTERNAL_FILES:
             (work / name).unlink(missing_ok=True)
         write_run_info(work, runs, parameters, time.perf_counter() - started, stages)
