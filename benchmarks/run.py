@@ -147,14 +147,14 @@ def write_results(results: list[dict]) -> None:
     (HERE / "RESULTS.md").write_text("\n".join(lines) + "\n")
 
 
-def previous_results(keep_btyd: bool, replaced_sizes: list[int]) -> list[dict]:
-    """Rows of the last run that this run does not measure again (other sizes, and the
-    lifetimes comparison under --no-btyd), so sizes can be run one at a time."""
+def previous_results(keep_btyd: bool, sizes: list[int], steps: list[str]) -> list[dict]:
+    """Rows of the last run that this run does not measure again (other sizes or steps,
+    and the lifetimes comparison under --no-btyd), so sizes can be run one at a time."""
     path = HERE / "results.json"
     if not path.exists():
         return []
     rows = json.loads(path.read_text())["results"]
-    return [r for r in rows if ("lines" in r and r["lines"] not in replaced_sizes)
+    return [r for r in rows if ("lines" in r and not (r["lines"] in sizes and r["step"] in steps))
             or ("lines" not in r and keep_btyd)]
 
 
@@ -166,7 +166,7 @@ def main() -> None:
     parser.add_argument("--steps", nargs="+", default=list(DEFAULT_STEPS))
     parser.add_argument("--no-btyd", action="store_true", help="skip the lifetimes comparison")
     args = parser.parse_args()
-    results = previous_results(keep_btyd=args.no_btyd, replaced_sizes=args.sizes)
+    results = previous_results(args.no_btyd, args.sizes, args.steps)
     if not args.no_btyd:
         results = btyd_comparison() + results
     for row in results:
