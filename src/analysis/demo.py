@@ -243,7 +243,9 @@ def _lines(truth: dict, latent: pd.DataFrame, orders: pd.DataFrame, rng, horizon
     cat_idx = (offset[who] + pick) % len(cats)
     promo = rng.random(len(order_idx)) < latent["promo_propensity"].to_numpy()[who]
     discount = truth["promotion"]["discount"]
-    revenue = np.round(list_value * np.where(promo, 1 - discount, 1.0), 2)
+    # a line is worth at least one cent: the contract rejects zero-revenue sales (at 10M
+    # lines a few tiny split orders would otherwise round to 0.00)
+    revenue = np.maximum(np.round(list_value * np.where(promo, 1 - discount, 1.0), 2), 0.01)
     cost = np.round(list_value * (1 - margins[cat_idx]), 2)
     quantity = 1 + rng.poisson(0.6, len(order_idx))
     status = np.where(rng.random(n_orders) < truth["dirt"]["cancelled_order_share"],
