@@ -50,7 +50,10 @@ def dataset(lines: int) -> Path:
 def run_step(step: str, folder: Path, timeout: float = 1800) -> dict:
     cmd = [sys.executable, str(HERE / "steps.py"), step, str(folder)]
     env = {**os.environ, "PYTHONPATH": str(HERE.parent / "src")}
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return {"step": step, "error": f"stopped after the {timeout:.0f} s step limit"}
     if done.returncode != 0:
         return {"step": step, "error": done.stderr.strip().splitlines()[-1:]}
     return json.loads(done.stdout.strip().splitlines()[-1])

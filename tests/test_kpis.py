@@ -152,3 +152,33 @@ def test_kpi_trend_per_month():
     assert trend["month"].tolist() == ["2026-09", "2026-10"]
     assert trend["customers"].tolist() == [4, 4]
     assert math.isclose(trend["churn_rate"].iloc[0], 1 / 3)
+
+
+def test_strategies_table_is_formatted_for_leadership():
+    from analysis.summary import strategies_table
+
+    sections = {"segments": {"extra": {"strategies": [
+        {"segment": "loyal customers", "customers": 6007, "revenue": 5335062.16,
+         "profit": 1675845.47, "action": "maximise their potential"}]}}}
+    table = strategies_table(sections)
+    assert table.to_dict("records") == [{"segment": "loyal customers", "customers": "6,007",
+                                         "revenue": "5.3m", "profit": "1.7m",
+                                         "suggested action": "maximise their potential"}]
+    assert strategies_table({}) is None
+
+
+def test_percent_axis_labels_stay_distinct_on_a_narrow_range():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from analysis.plots import percent_axis
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1, 2], [0.052, 0.064, 0.058])
+    percent_axis(ax)
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert len(labels) == len(set(labels)) > 2
+    plt.close(fig)

@@ -53,7 +53,13 @@ def finding(ax, title: str, subtitle: str | None = None) -> None:
                     textcoords="offset points", fontsize=9, color=NEUTRAL, va="bottom")
 
 
-def percent_axis(ax, axis: str = "y", decimals: int = 0) -> None:
+def percent_axis(ax, axis: str = "y", decimals: int | None = None) -> None:
+    """Shares as percentages; by default with as many decimals as the axis range needs for
+    distinct tick labels (a 5.0-6.5% axis gets one decimal, not 5%, 6%, 6%)."""
+    if decimals is None:
+        low, high = ax.get_ylim() if axis == "y" else ax.get_xlim()
+        span = abs(high - low)
+        decimals = 0 if span >= 0.05 else 1 if span >= 0.005 else 2
     formatter = mticker.PercentFormatter(xmax=1.0, decimals=decimals)
     (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(formatter)
 

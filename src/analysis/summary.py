@@ -59,7 +59,14 @@ def strategies_table(sections: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame 
     records = sections.get("segments", {}).get("extra", {}).get("strategies")
     if not records:
         return None
-    return pd.DataFrame(records)
+    frame = pd.DataFrame(records)
+    table = pd.DataFrame({"segment": frame["segment"],
+                          "customers": frame["customers"].map(plots.fmt_int)})
+    for column in ("revenue", "profit"):
+        if column in frame:
+            table[column] = frame[column].map(plots.fmt_money)
+    table["suggested action"] = frame["action"]
+    return table
 
 
 def headlines_table(sections: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
