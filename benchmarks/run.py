@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import time
@@ -47,16 +48,29 @@ def dataset(lines: int) -> Path:
     return folder
 
 
-def run_step(step: str, folder: Path, timeout: float = 1800) -> dict:
+def run_step(step: str, folder: Path, timeout: float = 1800,
+             memory_limit_gib: float | None = None) -> dict:
+    """One step in a fresh process; a failed step is a row with its error and the seconds
+    it ran. ``memory_limit_gib`` caps each process's address space (RLIMIT_AS)."""
     cmd = [sys.executable, str(HERE / "steps.py"), step, str(folder)]
     env = {**os.environ, "PYTHONPATH": str(HERE.parent / "src")}
+    limit = {} if memory_limit_gib is None else {"memory_limit_gib": memory_limit_gib}
+
+    def cap_memory() -> None:
+        if memory_limit_gib is not None:
+            size = int(memory_limit_gib * 2**30)
+            resource.setrlimit(resource.RLIMIT_AS, (size, size))
+
+    started = time.perf_counter()
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
+                              preexec_fn=cap_memory)
     except subprocess.TimeoutExpired:
-        return {"step": step, "error": f"stopped after the {timeout:.0f} s step limit"}
+        return {"step": step, "error": f"stopped after the {timeout:.0f} s step limit", **limit}
     if done.returncode != 0:
-        return {"step": step, "error": done.stderr.strip().splitlines()[-1:]}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+        return {"step": step, "seconds": round(time.perf_counter() - started, 1),
+                "error": done.stderr.strip().splitlines()[-1:], **limit}
+    return {**json.loads(done.stdout.strip().splitlines()[-1]), **limit}
 
 
 def lifetimes_python() -> Path:
@@ -118,6 +132,15 @@ def _memory_gib() -> float | None:
         return None
 
 
+def _note(row: dict) -> str:
+    text = row.get("error", row.get("note", _pack_note(row)))
+    if isinstance(text, list):
+        text = " ".join(text)
+    if "memory_limit_gib" in row:
+        text += f" (address space capped at {row['memory_limit_gib']:g} GiB)"
+    return text
+
+
 def _pack_note(row: dict) -> str:
     """Stages and per-notebook seconds of a pack row (notebooks run two at a time)."""
     if "notebooks" not in row:
@@ -127,7 +150,13 @@ def _pack_note(row: dict) -> str:
     return "stages and notebooks, s: " + ", ".join(parts) + "; memory: all processes"
 
 
+def _order(row: dict) -> tuple:
+    step = DEFAULT_STEPS.index(row["step"]) if row["step"] in DEFAULT_STEPS else -1
+    return (row.get("lines", 0), step)
+
+
 def write_results(results: list[dict]) -> None:
+    results = sorted(results, key=_order)
     payload = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), "results": results}
     (HERE / "results.json").write_text(json.dumps(payload, indent=2))
     lines = [
@@ -145,7 +174,7 @@ def write_results(results: list[dict]) -> None:
         lines.append(
             f"| {size} | {r.get('customers', '')} | {r['step']} | "
             f"{r.get('seconds', '')} | {r.get('compute_seconds', '')} | "
-            f"{peak} | {r.get('error', r.get('note', _pack_note(r)))} |"
+            f"{peak} | {_note(r)} |"
         )
     (HERE / "RESULTS.md").write_text("\n".join(lines) + "\n")
 
@@ -168,6 +197,10 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES))
     parser.add_argument("--steps", nargs="+", default=list(DEFAULT_STEPS))
     parser.add_argument("--no-btyd", action="store_true", help="skip the lifetimes comparison")
+    parser.add_argument("--memory-limit-gib", type=float, default=None,
+                        help="cap each step's address space, so a step that needs too much "
+                             "memory fails with MemoryError instead of swapping the machine")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds per step")
     args = parser.parse_args()
     results = previous_results(args.no_btyd, args.sizes, args.steps)
     if not args.no_btyd:
@@ -178,7 +211,8 @@ def main() -> None:
         print(f"{lines:,} lines", flush=True)
         folder = dataset(lines)
         for step in args.steps:
-            result = {"lines": lines, **run_step(step, folder)}
+            result = {"lines": lines,
+                      **run_step(step, folder, args.timeout, args.memory_limit_gib)}
             print(f"  {result}", flush=True)
             results.append(result)
             write_results(results)
