@@ -413,9 +413,10 @@ def customer_value(model: FittedModel, gg: FittedModel | None, summary: pd.DataF
     """
     x = summary["frequency"].to_numpy(float)
     per_month = UNITS["M"] / UNITS[time_unit]
-    steps = np.arange(horizon_months + 1) * per_month
-    cumulative = np.stack([expected_purchases(model, t, summary) if t > 0 else np.zeros_like(x)
-                           for t in steps], axis=1)
+    # every month end at once (rows: month ends, columns: customers); P(alive) and the other
+    # per-customer terms are computed once, and t = 0 gives exactly 0 expected purchases
+    steps = np.arange(horizon_months + 1)[:, None] * per_month
+    cumulative = np.ascontiguousarray(expected_purchases(model, steps, summary).T)
     monthly = np.diff(cumulative, axis=1)
     discount = (1 + annual_discount) ** (-np.arange(1, horizon_months + 1) / 12)
     if gg is not None:
