@@ -62,9 +62,8 @@ def churn_rate(features: pd.DataFrame, label: str = "period") -> Estimate:
     if n == 0:
         return Estimate(None, n=0, method="no customer active at the start")
     k = int(features.loc[at_risk, "churned"].astype(bool).sum())
-    low, high = proportion_confint(k, n, method="wilson")
-    return Estimate(k / n, float(low), float(high), n,
-                    f"churned / active at start over the {label}, Wilson interval", unit="share")
+    return Estimate.wilson_share(k, n, f"churned / active at start over the {label}, Wilson "
+                                       "interval")
 
 
 def annualise(monthly: Estimate) -> Estimate:

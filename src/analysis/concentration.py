@@ -19,7 +19,6 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from statsmodels.stats.proportion import proportion_confint
 
 from analysis import plots
 from analysis.results import ClaimResult, Estimate, Verdict
@@ -297,13 +296,11 @@ def whale_curve(profit) -> WhaleCurve:
     share = np.arange(n + 1) / n
     peak_index = int(np.argmax(cum))
     losers = int((p < 0).sum())
-    low, high = proportion_confint(losers, n, method="wilson")
     return WhaleCurve(
         curve=pd.DataFrame({"customers": share, "profit": cum}),
         peak=float(cum[peak_index]), peak_at=float(share[peak_index]),
-        unprofitable_share=Estimate(losers / n, float(low), float(high), n,
-                                    "share of customers with profit < 0, Wilson interval",
-                                    unit="share"),
+        unprofitable_share=Estimate.wilson_share(
+            losers, n, "share of customers with profit < 0, Wilson interval"),
         profit_destroyed=float(-p[p < 0].sum() / total),
         top28_share=float(_top_shares_sorted(p, np.ones((1, n)), [0.28])[0, 0]),
         n=n,
@@ -355,14 +352,13 @@ def size_bands(features: pd.DataFrame, bands: int = 5) -> SizeBands:
 
     t = stats.t.ppf(0.975, len(small) - 1)
     losers = int((small < 0).sum())
-    low, high = proportion_confint(losers, len(small), method="wilson")
     return SizeBands(
         table=table,
         smallest_mean_profit=Estimate(float(mean), float(mean - t * se), float(mean + t * se),
                                       len(small), "mean profit of the smallest revenue band, "
                                       "t interval", unit="currency"),
-        smallest_unprofitable=Estimate(losers / len(small), float(low), float(high), len(small),
-                                       "share with profit < 0, Wilson interval", unit="share"),
+        smallest_unprofitable=Estimate.wilson_share(losers, len(small),
+                                                    "share with profit < 0, Wilson interval"),
     )
 
 

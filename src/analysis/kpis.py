@@ -20,7 +20,6 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 from scipy import stats
-from statsmodels.stats.proportion import proportion_confint
 
 from analysis.results import Estimate, to_jsonable
 
@@ -154,9 +153,7 @@ def churn_rate(features: pd.DataFrame) -> Estimate:
     churned = int((features["churned"].fillna(False).astype(bool) & at_risk).sum())
     if n == 0:
         return Estimate(None, n=0, method="no customers active at period start", unit="share")
-    low, high = proportion_confint(churned, n, alpha=0.05, method="wilson")
-    return Estimate(churned / n, float(low), float(high), n=n,
-                    method="churned / active at start; Wilson 95% interval", unit="share")
+    return Estimate.wilson_share(churned, n, "churned / active at start; Wilson 95% interval")
 
 
 def top_share(values: np.ndarray, share: float = 0.2) -> float | None:

@@ -62,6 +62,14 @@ class Estimate:
     def _repr_html_(self) -> str:
         return f"<code>{html.escape(str(self))}</code> <small>{html.escape(self.method)}</small>"
 
+    @classmethod
+    def wilson_share(cls, count: int, n: int, method: str) -> Estimate:
+        """``count / n`` as a share with its Wilson 95% interval (n must be positive)."""
+        from statsmodels.stats.proportion import proportion_confint
+
+        low, high = proportion_confint(count, n, alpha=0.05, method="wilson")
+        return cls(count / n, float(low), float(high), n, method, unit="share")
+
 
 @dataclasses.dataclass(frozen=True)
 class ClaimResult:
