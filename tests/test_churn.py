@@ -216,3 +216,40 @@ def test_classifier_needs_enough_months():
 def test_bad_input_names_the_missing_column(call, column):
     with pytest.raises(ValueError, match=column):
         call()
+
+
+def lapse_panel_rows(customer, month, orders, active=True):
+    return {"customer_id": customer, "month": month, "orders": orders, "active": active,
+            "days_since_last": 10.0, "orders_total": 2, "tenure_days": 100.0,
+            "categories_total": 1, "referred": False, "complaints_total": 0,
+            "satisfaction_mean": np.nan}
+
+
+def test_classifier_target_counts_absent_months_as_no_orders():
+    panel = pd.DataFrame([
+        lapse_panel_rows("a", "2026-01", 1), lapse_panel_rows("a", "2026-03", 1),
+        lapse_panel_rows("b", "2026-01", 1),   # never seen again: lapsed
+        lapse_panel_rows("c", "2026-02", 1), lapse_panel_rows("c", "2026-04", 0),
+        lapse_panel_rows("d", "2026-03", 1),   # its next two months are not in the panel yet
+    ])
+    out = churn.classifier_frame(panel, horizon=2).set_index(["customer_id", "month"])
+    assert out.loc[("a", "2026-01"), "target"] == 0   # bought again in 2026-03
+    assert out.loc[("b", "2026-01"), "target"] == 1
+    assert out.loc[("c", "2026-02"), "target"] == 1   # no order in 2026-03 or 2026-04
+    assert pd.isna(out.loc[("d", "2026-03"), "target"])
+    assert pd.isna(out.loc[("a", "2026-03"), "target"])
+
+
+def test_classifier_frame_same_on_full_and_filtered_panel(small_demo_config):
+    """Dropping customers who neither bought nor were active leaves the lapse frame as it
+    was on the full customer x month panel."""
+    from analysis.context import open_period
+
+    ctx = open_period(small_demo_config, "2026-10")
+    full = pd.concat([ctx.engine.features(p.start, p.end).assign(month=p.label)
+                      for p in ctx.periods()], ignore_index=True)
+    expected = churn.classifier_frame(full).sort_values(["month", "customer_id"])
+    got = churn.classifier_frame(ctx.panel()).sort_values(["month", "customer_id"])
+    assert len(got) > 1000 and got["target"].notna().sum() > 500
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), expected.reset_index(drop=True),
+                                  check_exact=False, rtol=1e-9)

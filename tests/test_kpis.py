@@ -182,3 +182,15 @@ def test_percent_axis_labels_stay_distinct_on_a_narrow_range():
     labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
     assert len(labels) == len(set(labels)) > 2
     plt.close(fig)
+
+
+def test_kpi_trend_same_on_full_and_filtered_panel(small_demo_config):
+    """The panel keeps buyers and customers active at the start or end of each month: every
+    KPI of the trend is computed from those rows alone."""
+    from analysis.context import open_period
+
+    ctx = open_period(small_demo_config, "2026-10")
+    full = pd.concat([ctx.features(p.start, p.end).assign(month=p.label)
+                      for p in ctx.periods()], ignore_index=True)
+    assert len(ctx.panel()) < 0.8 * len(full)
+    pd.testing.assert_frame_equal(kpi_trend(ctx.panel()), kpi_trend(full))

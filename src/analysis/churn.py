@@ -466,6 +466,8 @@ def classifier_frame(panel: pd.DataFrame, horizon: int = 3) -> pd.DataFrame:
     The inactivity rule itself is not the target: it fires mechanically 180 days after the
     last purchase and would be "predicted" perfectly by recency. ``target`` is missing for
     the last ``horizon`` months (their future is not in the panel yet): those rows are scored.
+    A customer absent from a later month of the panel had no order in it (see
+    :mod:`analysis.panel`); the months are the panel's labels in order.
     """
     _require(panel, ["customer_id", "month", "orders", "active", "days_since_last",
                      "orders_total", "tenure_days", "categories_total", "referred",
@@ -473,12 +475,10 @@ def classifier_frame(panel: pd.DataFrame, horizon: int = 3) -> pd.DataFrame:
              "pass the customer x month panel from ctx.panel()")
     if horizon < 1:
         raise ValueError(f"classifier_frame: horizon must be at least one month, got {horizon}")
-    panel = panel.sort_values(["customer_id", "month"])
-    by_customer = panel.groupby("customer_id")
-    future = sum(by_customer["orders"].shift(-k) for k in range(1, horizon + 1))
     rows = panel[panel["active"].astype(bool)].copy()
-    rows["target"] = (future[rows.index] == 0).astype("Float64").where(
-        future[rows.index].notna())
+    future = orders_ahead(panel, rows, horizon)
+    rows["target"] = pd.Series(future == 0, index=rows.index).astype("Float64").where(
+        ~np.isnan(future))
     x = pd.DataFrame(index=rows.index)
     # log2: odds ratios read "per doubling"
     x["log2_days_since_last"] = np.log2(1 + rows["days_since_last"].astype(float))
@@ -492,6 +492,22 @@ def classifier_frame(panel: pd.DataFrame, horizon: int = 3) -> pd.DataFrame:
     x["satisfaction_centred"] = (sat - sat.mean()).fillna(0)
     x = x.loc[:, x.std() > 0]
     return pd.concat([rows[["customer_id", "month", "target"]], x], axis=1)
+
+
+def orders_ahead(panel: pd.DataFrame, rows: pd.DataFrame, horizon: int) -> np.ndarray:
+    """Orders of each of ``rows``' customers in the ``horizon`` months after the row's month
+    (0 where the customer has no panel row; NaN where the months run past the panel)."""
+    months = np.sort(panel["month"].unique())
+    position = pd.Series(np.arange(len(months)), index=months)
+    orders = pd.Series(panel["orders"].to_numpy(float), index=pd.MultiIndex.from_arrays(
+        [panel["customer_id"].to_numpy(), position[panel["month"]].to_numpy()]))
+    at = position[rows["month"]].to_numpy()
+    customers = rows["customer_id"].to_numpy()
+    future = np.zeros(len(rows))
+    for k in range(1, horizon + 1):
+        ahead = pd.MultiIndex.from_arrays([customers, at + k])
+        future += orders.reindex(ahead).fillna(0).to_numpy()
+    return np.where(at + horizon < len(months), future, np.nan)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,7 +3,7 @@
     ctx = open_period("config/demo.toml", "2026-10")
     ctx.features()            # customer features for the period
     ctx.features(*ctx.window(12))
-    ctx.panel()               # features for every month up to the period end
+    ctx.panel()               # features for every month up to the period end (one pass)
 
 Features are computed in the engine (see :mod:`analysis.features`) and cached as
 Parquet under ``cache_dir`` keyed by the config and a hash of the loaded data,
@@ -27,6 +27,7 @@ from analysis.config import Settings, load_settings
 from analysis.contract import SCALES, CustomerData
 from analysis.features import FeatureEngine
 from analysis.ledger import Ledger
+from analysis.panel import build_panel
 from analysis.periods import (
     Period,
     last_complete_period,
@@ -116,11 +117,11 @@ class Context:
                                self.settings.fiscal_start_month)
 
     def panel(self) -> pd.DataFrame:
-        """Customer x period panel up to the report period, with column ``month`` (period label)."""
-        def build() -> pd.DataFrame:
-            parts = [self.features(p.start, p.end).assign(month=p.label) for p in self.periods()]
-            return pd.concat(parts, ignore_index=True)
-        return self._cached(f"panel_{self.period.label}", build)
+        """Customer x period panel up to the report period, with column ``month`` (period
+        label): buyers of each period and customers active at its start or end (see
+        :mod:`analysis.panel`)."""
+        return self._cached(f"panel_{self.period.label}",
+                            lambda: build_panel(self.engine, self.periods()))
 
     def output_dir(self, output_dir: str | Path | None = None) -> Path:
         """Where results/<section>.json and exports go (default reports/_scratch/<period>)."""

@@ -58,7 +58,8 @@ class FeatureEngine:
                      self._customers(), self._surveys(end), self._interactions(start, end)):
             if part is not None:
                 frame = frame.merge(part, on="customer_id", how="left")
-        frame = _derive(frame, start, end, coverage_end, self.churn_days, self.data)
+        known = _next_end(start, end) <= coverage_end
+        frame = _derive(frame, start, end, known, self.churn_days, self.data)
         return frame.sort_values("customer_id", kind="stable").reset_index(drop=True)
 
     def _history(self, start, end) -> pd.DataFrame:
@@ -168,7 +169,9 @@ def _days(later: pd.Series | pd.Timestamp, earlier: pd.Series | pd.Timestamp) ->
     return (later - earlier) / pd.Timedelta(days=1)
 
 
-def _derive(frame, start, end, coverage_end, churn_days, data: CustomerData) -> pd.DataFrame:
+def _derive(frame, start, end, known, churn_days, data: CustomerData) -> pd.DataFrame:
+    """Ratios, flags and dtypes; ``start``, ``end`` and ``known`` (is the next window inside
+    the data?) are scalars for one window or per-row arrays for a panel."""
     for col in WINDOW_ZERO:
         if col in frame:
             frame[col] = frame[col].fillna(0)
@@ -231,10 +234,8 @@ def _derive(frame, start, end, coverage_end, churn_days, data: CustomerData) -> 
     frame["active_at_start"] = active_at_start.fillna(False)
     frame["churned"] = frame["active_at_start"] & ~frame["active"]
     frame["new"] = frame["first_purchase"] >= start
-    known = _next_end(start, end) <= coverage_end
-    nxt = frame.pop("next_orders").fillna(0) > 0
-    frame["repurchase_next"] = (nxt if known else pd.Series(pd.NA, index=frame.index)).astype(
-        "boolean")
+    nxt = (frame.pop("next_orders").fillna(0) > 0).astype("boolean")
+    frame["repurchase_next"] = nxt.where(pd.Series(known, index=frame.index), pd.NA)
     frame = frame.drop(columns=["last_before_start"])
     return frame
 

@@ -1,0 +1,110 @@
+"""The one-pass panel equals per-period features, row for row (the per-period engine is the
+reference), on the demo, on a tiny hand-made company and on random companies."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from analysis.context import open_period
+from analysis.contract import conform
+from analysis.features import FeatureEngine
+from analysis.panel import build_panel
+from analysis.periods import periods_between
+from test_features import tiny_company
+
+
+def reference_panel(engine: FeatureEngine, periods, coverage_end=None) -> pd.DataFrame:
+    """Features period by period, keeping buyers and customers active at the start or end."""
+    parts = []
+    for p in periods:
+        f = engine.features(p.start, p.end, coverage_end)
+        keep = (f["orders"] > 0) | f["active"] | f["active_at_start"]
+        parts.append(f[keep].assign(month=p.label))
+    return pd.concat(parts, ignore_index=True)
+
+
+def assert_same_panel(engine: FeatureEngine, periods, coverage_end=None) -> None:
+    expected = reference_panel(engine, periods, coverage_end)
+    got = build_panel(engine, periods, coverage_end)
+    assert list(got.columns) == list(expected.columns)
+    pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-9)
+
+
+def test_demo_panel_equals_monthly_features(small_demo_config):
+    ctx = open_period(small_demo_config, "2026-10")
+    assert_same_panel(ctx.engine, ctx.periods())
+
+
+def test_demo_panel_with_quarters(small_demo_config):
+    ctx = open_period(small_demo_config, "2026-10")
+    assert_same_panel(ctx.engine, periods_between(ctx.data_start, ctx.period.start, months=3))
+
+
+@pytest.mark.parametrize("interactions", [True, False])
+@pytest.mark.parametrize("churn_days", [30, 180])
+def test_tiny_company(interactions, churn_days):
+    engine = FeatureEngine(tiny_company(with_interactions=interactions), churn_days=churn_days)
+    periods = periods_between(pd.Timestamp("2025-06-01"), pd.Timestamp("2026-03-01"))
+    assert_same_panel(engine, periods, coverage_end=pd.Timestamp("2026-04-01"))
+
+
+def test_absent_customers_did_not_buy(small_demo_config):
+    """The row filter drops only customers without an order in the period."""
+    ctx = open_period(small_demo_config, "2026-10")
+    panel = build_panel(ctx.engine, ctx.periods())
+    for p in ctx.periods()[-4:]:
+        full = ctx.engine.features(p.start, p.end)
+        kept = set(panel.loc[panel["month"] == p.label, "customer_id"])
+        dropped = full[~full["customer_id"].isin(kept)]
+        assert len(dropped) > 0 and (dropped["orders"] == 0).all()
+        assert not dropped["active"].any() and not dropped["active_at_start"].any()
+
+
+DAYS = st.integers(0, 300)
+
+
+@st.composite
+def companies(draw):
+    """A few customers with sales, returns, optional categories, surveys (some before the
+    first sale) and contacts (some resolved, some open)."""
+    n_customers = draw(st.integers(1, 4))
+    ids = [f"c{i}" for i in range(n_customers)]
+    base = pd.Timestamp("2025-01-01")
+    lines = draw(st.lists(st.tuples(st.sampled_from(ids), DAYS, st.integers(0, 23),
+                                    st.integers(-50, 200).filter(lambda v: v != 0),
+                                    st.sampled_from(["X", "Y", None])), min_size=1, max_size=25))
+    tx = pd.DataFrame([(c, base + pd.Timedelta(days=d, hours=h), float(v), float(v) / 2, cat)
+                       for c, d, h, v, cat in lines],
+                      columns=["customer_id", "timestamp", "revenue", "cost", "category"])
+    surveys = draw(st.lists(st.tuples(st.sampled_from(ids), st.integers(-40, 300),
+                                      st.integers(1, 5)), max_size=8, unique_by=lambda s: s[:2]))
+    contacts = draw(st.lists(st.tuples(st.sampled_from(ids), DAYS, st.one_of(
+        st.none(), st.integers(0, 60)), st.sampled_from(["complaint", "contact", "referral"])),
+        max_size=8))
+    tables = {
+        "transactions": tx,
+        "surveys": pd.DataFrame(
+            [(c, base + pd.Timedelta(days=d, hours=12), s) for c, d, s in surveys],
+            columns=["customer_id", "survey_date", "score"]) if surveys else None,
+        "interactions": pd.DataFrame(
+            [(c, base + pd.Timedelta(days=d), None if r is None else
+              base + pd.Timedelta(days=d + r, hours=3), t, 5.0) for c, d, r, t in contacts],
+            columns=["customer_id", "opened_at", "resolved_at", "type", "service_cost"])
+        if contacts else None,
+    }
+    churn_days = draw(st.sampled_from([30, 60, 180]))
+    return conform(tables, scale="csat5"), churn_days
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(companies())
+def test_random_companies(company):
+    data, churn_days = company
+    if data.transactions.empty or (~data.transactions["is_return"]).sum() == 0:
+        return
+    engine = FeatureEngine(data, churn_days=churn_days)
+    periods = periods_between(engine.data_start, engine.data_end)
+    assert_same_panel(engine, periods)
