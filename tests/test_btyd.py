@@ -39,6 +39,14 @@ def test_paretonbd_reproduces_the_published_fit(cdnow):
     assert model.loglik == pytest.approx(-9595.0, abs=0.1)
 
 
+def test_fit_without_errors_gives_the_same_estimates(cdnow):
+    """Calibration fits skip the Hessian: same optimum, standard errors left unknown."""
+    for fit in (btyd.fit_bgnbd, btyd.fit_paretonbd):
+        full, bare = fit(cdnow), fit(cdnow, errors=False)
+        pd.testing.assert_series_equal(bare.params, full.params)
+        assert bare.std_errors.isna().all() and full.std_errors.notna().all()
+
+
 def test_gamma_gamma_reproduces_the_fader_hardie_note(cdnow):
     model = btyd.fit_gamma_gamma(cdnow)
     assert model.n == 946

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -151,3 +152,13 @@ def test_run_order_refuses_cyclic_dependencies(tmp_path):
         nbformat.write(nb, tmp_path / f"{name}.ipynb")
     with pytest.raises(ReportError, match="cycle"):
         run_order(sorted(tmp_path.glob("*.ipynb")))
+
+def test_limit_threads_sets_pools_and_keeps_a_user_limit(monkeypatch):
+    from analysis.report import THREAD_VARIABLES, limit_threads
+
+    for name in THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MKL_NUM_THREADS", "3")
+    limit_threads(1)
+    assert os.environ["OMP_NUM_THREADS"] == os.environ["OPENBLAS_NUM_THREADS"] == "1"
+    assert os.environ["MKL_NUM_THREADS"] == "3"

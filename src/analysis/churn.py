@@ -498,16 +498,15 @@ def orders_ahead(panel: pd.DataFrame, rows: pd.DataFrame, horizon: int) -> np.nd
     """Orders of each of ``rows``' customers in the ``horizon`` months after the row's month
     (0 where the customer has no panel row; NaN where the months run past the panel)."""
     months = np.sort(panel["month"].unique())
-    position = pd.Series(np.arange(len(months)), index=months)
-    orders = pd.Series(panel["orders"].to_numpy(float), index=pd.MultiIndex.from_arrays(
-        [panel["customer_id"].to_numpy(), position[panel["month"]].to_numpy()]))
-    at = position[rows["month"]].to_numpy()
-    customers = rows["customer_id"].to_numpy()
-    future = np.zeros(len(rows))
-    for k in range(1, horizon + 1):
-        ahead = pd.MultiIndex.from_arrays([customers, at + k])
-        future += orders.reindex(ahead).fillna(0).to_numpy()
-    return np.where(at + horizon < len(months), future, np.nan)
+    n_months = len(months)
+    month_at = np.searchsorted(months, panel["month"].to_numpy())
+    customer_at, customers = pd.factorize(panel["customer_id"])
+    grid = np.zeros((len(customers), n_months + horizon))   # orders; 0 where no row
+    grid[customer_at, month_at] = panel["orders"].to_numpy(float)
+    rows_customer = customers.get_indexer(rows["customer_id"])
+    rows_month = np.searchsorted(months, rows["month"].to_numpy())
+    future = sum(grid[rows_customer, rows_month + k] for k in range(1, horizon + 1))
+    return np.where(rows_month + horizon < n_months, future, np.nan)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -78,15 +78,19 @@ class TailFit:
         ])
 
 
-def _fit_at(tail: np.ndarray, xmin: float) -> tuple[float, float]:
-    """(survival index a, KS distance) of a power law fitted to sorted ``tail`` >= xmin."""
-    logs = np.log(tail / xmin)
-    a = len(tail) / logs.sum()
-    cdf = 1 - np.exp(-a * logs)
-    n = len(tail)
-    upper = np.arange(1, n + 1) / n
-    ks = max(np.max(upper - cdf), np.max(cdf - (upper - 1 / n)))
-    return a, ks
+def _fit_at(log_tail: np.ndarray, log_sum: float, log_xmin: float,
+            ranks: np.ndarray) -> tuple[float, float]:
+    """(survival index a, KS distance) of a power law fitted to the sorted tail >= xmin,
+    given its logs, their sum and ``ranks`` = 1..n as floats."""
+    n = len(log_tail)
+    a = n / (log_sum - n * log_xmin)
+    # gap = empirical CDF (rank / n) - fitted CDF (1 - exp(-a log(x / xmin))), in place
+    gap = np.subtract(log_tail, log_xmin)
+    gap *= -a
+    np.exp(gap, out=gap)
+    gap -= 1.0
+    gap += ranks / n
+    return a, max(float(gap.max()), 1 / n - float(gap.min()))
 
 
 def choose_xmin(values: np.ndarray, candidates: int = 100,
@@ -96,14 +100,19 @@ def choose_xmin(values: np.ndarray, candidates: int = 100,
     if len(x) < min_tail:
         return None
     grid = np.unique(np.quantile(x[: len(x) - min_tail + 1], np.linspace(0, 1, candidates)))
+    logs = np.log(x)
+    suffix_sums = np.cumsum(logs[::-1])[::-1]   # sum of logs from each position to the end
+    ranks = np.arange(1.0, len(x) + 1)
     best = None
     for xmin in grid:
-        tail = x[np.searchsorted(x, xmin):]
-        if len(tail) < min_tail or np.all(tail == xmin):
+        first = int(np.searchsorted(x, xmin))
+        n_tail = len(x) - first
+        if n_tail < min_tail or x[-1] == xmin:
             continue
-        a, ks = _fit_at(tail, xmin)
+        a, ks = _fit_at(logs[first:], float(suffix_sums[first]), math.log(xmin),
+                        ranks[:n_tail])
         if best is None or ks < best[2]:
-            best = (float(xmin), float(a), float(ks), len(tail))
+            best = (float(xmin), float(a), float(ks), n_tail)
     return best
 
 

@@ -238,7 +238,7 @@ def _coerce(
         if col.name not in out:
             continue
         raw = out[col.name]
-        present = raw.notna() & (raw.astype("string").str.strip() != "")
+        present = _present(raw)
         if col.kind == "str":
             out[col.name] = raw.astype("string").str.strip().where(present)
         elif col.kind == "float":
@@ -280,6 +280,14 @@ def _coerce(
         elif col.kind == "bool":
             out[col.name] = _to_bool(raw)
     return out
+
+
+def _present(raw: pd.Series) -> pd.Series:
+    """Not missing; for text also not blank (typed columns skip the costly text check)."""
+    if (pd.api.types.is_numeric_dtype(raw) or pd.api.types.is_datetime64_any_dtype(raw)
+            or pd.api.types.is_bool_dtype(raw)):
+        return raw.notna()
+    return raw.notna() & (raw.astype("string").str.strip() != "")
 
 
 _TRUE = {"1", "true", "t", "yes", "y", "x", "ja", "oui"}
