@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import resource
 import subprocess
 import sys
@@ -48,6 +49,13 @@ def dataset(lines: int) -> Path:
     return folder
 
 
+def error_lines(stderr: str) -> list[str]:
+    """The exception line(s) of a traceback (not a trailing hint such as a docs link)."""
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    errors = [line for line in lines if re.match(r"^[\w.]*(Error|Exception)\b", line)]
+    return errors[-2:] or lines[-1:]
+
+
 def run_step(step: str, folder: Path, timeout: float = 1800,
              memory_limit_gib: float | None = None) -> dict:
     """One step in a fresh process; a failed step is a row with its error and the seconds
@@ -69,7 +77,7 @@ def run_step(step: str, folder: Path, timeout: float = 1800,
         return {"step": step, "error": f"stopped after the {timeout:.0f} s step limit", **limit}
     if done.returncode != 0:
         return {"step": step, "seconds": round(time.perf_counter() - started, 1),
-                "error": done.stderr.strip().splitlines()[-1:], **limit}
+                "error": error_lines(done.stderr), **limit}
     return {**json.loads(done.stdout.strip().splitlines()[-1]), **limit}
 
 

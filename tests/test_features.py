@@ -109,3 +109,11 @@ def test_without_interactions_service_columns_are_unknown():
     engine = FeatureEngine(tiny_company(with_interactions=False))
     a = engine.features(START, END).set_index("customer_id").loc["a"]
     assert pd.isna(a["service_cost"]) and a["profit"] == pytest.approx(30)
+
+
+def test_duckdb_memory_limit_can_be_set(monkeypatch):
+    from analysis.features import duckdb_backend
+
+    monkeypatch.setenv("ANALYSIS_DUCKDB_MEMORY", "1GB")
+    limit = duckdb_backend().con.sql("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert limit.replace(" ", "") in ("953.6MiB", "1.0GiB", "1GB")

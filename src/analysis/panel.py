@@ -38,9 +38,11 @@ def build_panel(engine: FeatureEngine, periods: Sequence[Period],
     table = _periods_table(periods)
     con = engine.con.con
     con.register(PERIODS_TABLE, table)
+    con.execute("SET preserve_insertion_order = false")  # rows are sorted below; saves memory
     try:
         frame = con.sql(panel_sql(engine, len(periods))).df()
     finally:
+        con.execute("RESET preserve_insertion_order")
         con.unregister(PERIODS_TABLE)
     frame = frame.sort_values(["idx", "customer_id"], kind="stable").reset_index(drop=True)
     start = table["start"].to_numpy("datetime64[ns]")[frame["idx"]]
@@ -83,13 +85,15 @@ def panel_sql(engine: FeatureEngine, n_periods: int) -> str:
     if "promotion" in tx_cols:
         window += ["sum(revenue) FILTER (WHERE NOT is_return AND coalesce(promotion, false)) "
                    "AS promo_sales", "count(promotion) AS promo_known"]
+    tx_select = ", ".join(f"t.{c}" for c in ("customer_id", "timestamp", "revenue", "is_return",
+                                            "cost", "category", "promotion") if c in tx_cols)
     window_cols = [w.rsplit(" AS ", 1)[1] for w in window
                    if not w.endswith(("first_sale", "last_sale"))]
     ctes = [
         f"p AS (SELECT * FROM {PERIODS_TABLE})",
         "panel_end AS (SELECT max(\"end\") AS last_end FROM p WHERE idx < "
         f"{n_periods})",
-        "tx AS (SELECT t.*, p.idx, CAST(t.timestamp AS DATE) AS day "
+        f"tx AS (SELECT {tx_select}, p.idx, CAST(t.timestamp AS DATE) AS day "
         "FROM contract_transactions t ASOF JOIN p ON t.timestamp >= p.start "
         "WHERE t.timestamp < p.\"end\")",
         f"win AS (SELECT customer_id, idx, {', '.join(window)} FROM tx GROUP BY customer_id, idx)",
@@ -157,7 +161,8 @@ def _survey_ctes(recommend: bool) -> list[str]:
                   if recommend else "")
     rec = ", would_recommend" if recommend else ""
     return [
-        "sv_in AS (SELECT s.*, coalesce(p.idx, 0) AS idx FROM contract_surveys s "
+        f"sv_in AS (SELECT s.customer_id, s.survey_date, s.score{rec.replace(', ', ', s.')}, "
+        "coalesce(p.idx, 0) AS idx FROM contract_surveys s "
         "ASOF LEFT JOIN p ON s.survey_date >= p.start "
         "WHERE s.survey_date < (SELECT last_end FROM panel_end))",
         "sv_per AS (SELECT customer_id, idx, "
@@ -178,7 +183,8 @@ def _interaction_ctes(has_cost: bool) -> list[str]:
     cost = "sum(service_cost)" if has_cost else "0.0"
     running = "PARTITION BY customer_id ORDER BY idx"
     return [
-        "ia_in AS (SELECT i.*, p.idx AS opened_idx FROM contract_interactions i "
+        f"ia_in AS (SELECT i.customer_id, i.type{', i.service_cost' if has_cost else ''}, "
+        "p.idx AS opened_idx FROM contract_interactions i "
         "ASOF LEFT JOIN p ON i.opened_at >= p.start "
         "WHERE i.opened_at < (SELECT last_end FROM panel_end))",
         f"ia_now AS (SELECT customer_id, opened_idx AS idx, {cost} AS service_cost, "
