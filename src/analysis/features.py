@@ -53,16 +53,22 @@ class FeatureEngine:
         start, end = pd.Timestamp(start), pd.Timestamp(end)
         if start >= end:
             raise ValueError(f"feature window start {start} must be before end {end}")
-        coverage_end = (pd.Timestamp(coverage_end) if coverage_end is not None
-                        else last_complete_month(pd.Series([self.data_end])).end)
         frame = self._history(start, end)
         for part in (self._window(start, end), self._next_window(start, end),
                      self._customers(), self._surveys(end), self._interactions(start, end)):
             if part is not None:
                 frame = frame.merge(part, on="customer_id", how="left")
-        known = _next_end(start, end) <= coverage_end
+        known = self.next_window_known(start, end, coverage_end)
         frame = _derive(frame, start, end, known, self.churn_days, self.data)
         return frame.sort_values("customer_id", kind="stable").reset_index(drop=True)
+
+    def next_window_known(self, start: pd.Timestamp, end: pd.Timestamp,
+                          coverage_end: pd.Timestamp | None = None) -> bool:
+        """Do the data (up to ``coverage_end``, default the end of the last complete month)
+        cover the window that follows [start, end), so ``repurchase_next`` is known?"""
+        coverage_end = (pd.Timestamp(coverage_end) if coverage_end is not None
+                        else last_complete_month(pd.Series([self.data_end])).end)
+        return _next_end(start, end) <= coverage_end
 
     def _history(self, start, end) -> pd.DataFrame:
         tx = self.tables["transactions"]

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from analysis.features import FeatureEngine, _derive, _next_end
-from analysis.periods import Period, last_complete_month
+from analysis.periods import Period
 
 PERIODS_TABLE = "panel_periods"
 
@@ -33,8 +33,6 @@ def build_panel(engine: FeatureEngine, periods: Sequence[Period],
     (the period label); rows sorted by period, then customer."""
     if not periods:
         raise ValueError("build_panel: no periods given")
-    coverage_end = (pd.Timestamp(coverage_end) if coverage_end is not None
-                    else last_complete_month(pd.Series([engine.data_end])).end)
     table = _periods_table(periods)
     con = engine.con.con
     con.register(PERIODS_TABLE, table)
@@ -47,7 +45,7 @@ def build_panel(engine: FeatureEngine, periods: Sequence[Period],
     frame = frame.sort_values(["idx", "customer_id"], kind="stable").reset_index(drop=True)
     start = table["start"].to_numpy("datetime64[ns]")[frame["idx"]]
     end = table["end"].to_numpy("datetime64[ns]")[frame["idx"]]
-    known = pd.Series([_next_end(p.start, p.end) <= coverage_end for p in periods])
+    known = pd.Series([engine.next_window_known(p.start, p.end, coverage_end) for p in periods])
     labels = pd.Series([p.label for p in periods])
     idx = frame.pop("idx")
     frame = _derive(frame, pd.Series(start, index=frame.index), pd.Series(end, index=frame.index),
