@@ -101,23 +101,28 @@ def _fit(name: str, names: Sequence[str], loglik: Callable, grad: Callable | Non
         result = optimize.minimize(objective, result.x, method="Nelder-Mead",
                                    options={"xatol": 1e-8, "fatol": 1e-12, "maxiter": 20000})
     params = np.exp(result.x)
-    if not errors:   # point estimates only (e.g. a calibration fit for the holdout check)
-        hess = np.full((len(params), len(params)), np.nan)
-    elif grad is not None:
+    cov = _covariance(params, loglik, grad) if errors else None
+    if cov is None:   # no errors asked for (a calibration fit) or a singular Hessian
+        cov = np.full((len(params), len(params)), np.nan)
+    se = np.sqrt(np.clip(np.diag(cov), 0, None))
+    labels = list(names)
+    return FittedModel(name, pd.Series(params, index=labels), pd.Series(se, index=labels),
+                       float(loglik(params)), n, bool(result.success or gradient_ok),
+                       pd.DataFrame(cov, index=labels, columns=labels))
+
+
+def _covariance(params: np.ndarray, loglik: Callable, grad: Callable | None) -> np.ndarray | None:
+    """Inverse of the negative Hessian of ``loglik`` at ``params``; None when it is singular.
+    With an analytic gradient the Hessian is the (symmetrised) Jacobian of the gradient."""
+    if grad is not None:
         hess = approx_fprime(params, grad, centered=True)
         hess = (hess + hess.T) / 2
     else:
         hess = approx_hess(params, loglik)
     try:
-        cov = np.linalg.inv(-hess) if errors else hess
-        se = np.sqrt(np.clip(np.diag(cov), 0, None))
+        return np.linalg.inv(-hess)
     except np.linalg.LinAlgError:
-        cov = np.full((len(params), len(params)), np.nan)
-        se = np.full(len(params), np.nan)
-    labels = list(names)
-    return FittedModel(name, pd.Series(params, index=labels), pd.Series(se, index=labels),
-                       float(loglik(params)), n, bool(result.success or gradient_ok),
-                       pd.DataFrame(cov, index=labels, columns=labels))
+        return None
 
 
 def _columns(summary: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
