@@ -104,7 +104,8 @@ def panel_sql(engine: FeatureEngine, n_periods: int) -> str:
         f"grid AS (SELECT f.customer_id, p.idx, p.start, p.\"end\" FROM firsts f "
         f"JOIN p ON p.idx >= f.first_idx AND p.idx < {n_periods})",
         "kept AS (SELECT g.customer_id, g.idx, h.first_purchase, h.last_purchase, "
-        "h.orders_total, b.last_purchase AS last_before_start FROM grid g "
+        "h.orders_total, b.last_purchase AS last_before_start, "
+        f"{', '.join(f'w.{c}' for c in window_cols)} FROM grid g "
         "ASOF JOIN hist h ON g.customer_id = h.customer_id AND g.idx >= h.idx "
         "ASOF LEFT JOIN hist b ON g.customer_id = b.customer_id AND g.idx > b.idx "
         "LEFT JOIN win w ON w.customer_id = g.customer_id AND w.idx = g.idx "
@@ -113,9 +114,8 @@ def panel_sql(engine: FeatureEngine, n_periods: int) -> str:
     ]
     history = ["k.idx", "k.customer_id", "k.first_purchase", "k.last_purchase",
                "k.last_before_start", "k.orders_total"]
-    select = [*(f"w.{c}" for c in window_cols), "nx.orders AS next_orders"]
-    joins = ["LEFT JOIN win w ON w.customer_id = k.customer_id AND w.idx = k.idx",
-             "LEFT JOIN win nx ON nx.customer_id = k.customer_id AND nx.idx = k.idx + 1"]
+    select = [*(f"k.{c}" for c in window_cols), "nx.orders AS next_orders"]
+    joins = ["LEFT JOIN win nx ON nx.customer_id = k.customer_id AND nx.idx = k.idx + 1"]
     if "category" not in tx_cols:
         history.append("NULL AS categories_total")
     else:
@@ -159,7 +159,8 @@ def _survey_ctes(recommend: bool) -> list[str]:
                   if recommend else "")
     rec = ", would_recommend" if recommend else ""
     return [
-        f"sv_in AS (SELECT s.customer_id, s.survey_date, s.score{rec.replace(', ', ', s.')}, "
+        f"sv_in AS (SELECT s.customer_id, s.survey_date, s.score"
+        f"{', s.would_recommend' if recommend else ''}, "
         "coalesce(p.idx, 0) AS idx FROM contract_surveys s "
         "ASOF LEFT JOIN p ON s.survey_date >= p.start "
         "WHERE s.survey_date < (SELECT last_end FROM panel_end))",
