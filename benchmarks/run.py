@@ -155,7 +155,10 @@ def _pack_note(row: dict) -> str:
         return ""
     parts = [f"{k} {v}" for k, v in row.get("stages", {}).items()]
     parts += [f"{k.split('_', 1)[0]} {v}" for k, v in row["notebooks"].items()]
-    return "stages and notebooks, s: " + ", ".join(parts) + "; memory: all processes"
+    memory = "; memory: sum of resident sizes of all processes"
+    if "tree_peak_pss_mib" in row:
+        memory += f" (proportional, shared pages split: {row['tree_peak_pss_mib']:,.0f} MiB)"
+    return "stages and notebooks, s: " + ", ".join(parts) + memory
 
 
 def _order(row: dict) -> tuple:

@@ -86,19 +86,23 @@ def load(folder: Path, period: str) -> dict:
 
 
 def _track_tree_memory(stop, peak: list[int]) -> None:
-    """Poll the resident memory of this process and all its children (the notebook
-    kernels) every 0.2 s; the sum over-counts shared pages, so it is an upper bound."""
+    """Poll the memory of this process and all its children (the notebook kernels and
+    workers) every 0.2 s: peak[0] is the largest sum of resident sizes (an upper bound:
+    pages shared between processes count once per process), peak[1] the largest sum of
+    proportional sizes (PSS: a shared page is split between the processes sharing it)."""
     import psutil
 
     me = psutil.Process()
     while not stop.is_set():
-        total = 0
+        rss = pss = 0
         for proc in [me, *me.children(recursive=True)]:
             try:
-                total += proc.memory_info().rss
+                info = proc.memory_full_info()
             except psutil.Error:
-                pass
-        peak[0] = max(peak[0], total)
+                continue
+            rss += info.rss
+            pss += getattr(info, "pss", info.rss)
+        peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
         stop.wait(0.2)
 
 
@@ -114,7 +118,7 @@ def pack(folder: Path, period: str) -> dict:
     cache = WORK / f"cache_{folder.name}"
     shutil.rmtree(cache, ignore_errors=True)
     os.environ["ANALYSIS_CACHE_DIR"] = str(cache)
-    stop, peak = threading.Event(), [0]
+    stop, peak = threading.Event(), [0, 0]
     tracker = threading.Thread(target=_track_tree_memory, args=(stop, peak), daemon=True)
     tracker.start()
     try:
@@ -127,6 +131,7 @@ def pack(folder: Path, period: str) -> dict:
         "stages": info.get("stages", {}),
         "notebooks": {n["name"]: n["seconds"] for n in info["notebooks"]},
         "tree_peak_mib": round(peak[0] / 2**20, 1),
+        "tree_peak_pss_mib": round(peak[1] / 2**20, 1),
     }
 
 

@@ -108,3 +108,31 @@ def test_random_companies(company):
     engine = FeatureEngine(data, churn_days=churn_days)
     periods = periods_between(engine.data_start, engine.data_end)
     assert_same_panel(engine, periods)
+
+
+def _build_slowly(path: str, log: str) -> int:
+    """A cache build that takes a second and logs that it ran (for the next test)."""
+    import time
+    from pathlib import Path
+
+    from analysis.context import read_or_build
+
+    def build() -> pd.DataFrame:
+        with open(log, "a") as f:
+            f.write("built\n")
+        time.sleep(1.0)
+        return pd.DataFrame({"x": [1, 2, 3]})
+
+    return len(read_or_build(Path(path), build))
+
+
+def test_processes_asking_for_the_same_missing_cache_build_it_once(tmp_path):
+    """Kernels that need the panel at the same time: one builds, the others wait and read."""
+    import multiprocessing
+
+    path, log = tmp_path / "cache" / "panel_2026-10.parquet", tmp_path / "builds.log"
+    with multiprocessing.get_context("spawn").Pool(3) as pool:
+        rows = pool.starmap(_build_slowly, [(str(path), str(log))] * 3)
+    assert rows == [3, 3, 3]
+    assert log.read_text().splitlines() == ["built"]
+    assert pd.read_parquet(path)["x"].tolist() == [1, 2, 3]

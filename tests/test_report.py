@@ -63,6 +63,13 @@ def test_pack_contains_every_file(pack):
     assert not list(pack.folder.parent.glob(".tmp-*")), "temporary folder left behind"
 
 
+def test_run_info_times_the_panel_task_apart_from_the_notebooks(pack):
+    info = json.loads((pack.folder / "run_info.json").read_text())
+    assert info["stages"]["panel"] > 0
+    names = [n["name"] for n in info["notebooks"]]
+    assert names == [r.name for r in pack.runs] == ["01_data_quality", "90_executive_summary"]
+
+
 def test_leadership_html_has_no_code_and_no_external_resources(pack):
     text = (pack.folder / "leadership.html").read_text()
     assert not re.search(r'class="[^"]*(jp-InputArea-editor|highlight)', text), "code cell shown"
@@ -142,7 +149,21 @@ def test_run_order_puts_dependencies_first_and_summaries_last(tmp_path):
     assert prerequisites(paths) == {"01_a": set(), "02_b": set(), "06_seg": {"02_b"},
                                     "90_sum": {"01_a", "02_b", "06_seg"}}
     # 02_b starts first: 06_seg waits for it and can then run next to 01_a
-    assert [p.stem for p in run_order(paths)] == ["02_b", "01_a", "06_seg", "90_sum"]
+    assert run_order(paths) == ["02_b", "01_a", "06_seg", "90_sum"]
+
+
+def test_the_panel_is_a_task_of_its_own_for_the_notebooks_that_read_it(tmp_path):
+    for name, deps in (("01_a", []), ("03_c", ["panel"]), ("90_sum", ["panel"])):
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["cvl"] = {"depends_on": deps}
+        nbformat.write(nb, tmp_path / f"{name}.ipynb")
+    paths = sorted(tmp_path.glob("*.ipynb"))
+    assert prerequisites(paths) == {"01_a": set(), "03_c": {"panel"}, "panel": set(),
+                                    "90_sum": {"01_a", "03_c", "panel"}}
+    # the panel starts first, so 01_a runs beside it and 03_c follows
+    assert run_order(paths) == ["panel", "01_a", "03_c", "90_sum"]
+    no_panel = [p for p in paths if p.stem == "01_a"]
+    assert prerequisites(no_panel) == {"01_a": set()} and run_order(no_panel) == ["01_a"]
 
 
 def test_run_order_refuses_cyclic_dependencies(tmp_path):

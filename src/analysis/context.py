@@ -7,7 +7,9 @@
 
 Features are computed in the engine (see :mod:`analysis.features`) and cached as
 Parquet under ``cache_dir`` keyed by the config and a hash of the loaded data,
-so the notebooks of one report pack compute them once.
+so the notebooks of one report pack compute them once. Kernels that need the same
+missing file at the same time build it once: the others wait on its lock file and
+then read it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
+from filelock import FileLock
 
 from analysis import demo
 from analysis.config import Settings, load_settings
@@ -79,13 +82,14 @@ class Context:
     def ledger(self) -> Ledger:
         return self.data.ledger
 
-    @property
+    @cached_property
     def data_start(self) -> pd.Timestamp:
-        return self.engine.data_start
+        """First transaction (as ``FeatureEngine.data_start``, without loading the engine)."""
+        return self.data.transactions["timestamp"].min()
 
-    @property
+    @cached_property
     def data_end(self) -> pd.Timestamp:
-        return self.engine.data_end
+        return self.data.transactions["timestamp"].max()
 
     @cached_property
     def engine(self) -> FeatureEngine:
@@ -134,15 +138,26 @@ class Context:
         memo = self.__dict__.setdefault("_memo", {})
         if key in memo:
             return memo[key].copy()
-        path = self.cache_dir / self.data_hash / f"{key}.parquet" if self.cache_dir else None
-        if path is not None and path.exists():
-            frame = pd.read_parquet(path)
-        else:
+        if self.cache_dir is None:
             frame = build()
-            if path is not None:
-                _write_atomically(frame, path)
+        else:
+            frame = read_or_build(self.cache_dir / self.data_hash / f"{key}.parquet", build)
         memo[key] = frame
         return frame.copy()
+
+
+def read_or_build(path: Path, build) -> pd.DataFrame:
+    """Read the cached frame at ``path``, or build and write it. Processes asking for the
+    same missing file at once build it once: the others wait for its lock, then read it."""
+    if path.exists():
+        return pd.read_parquet(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(path.with_name(f"{path.name}.lock")):
+        if path.exists():   # built by another process while this one waited
+            return pd.read_parquet(path)
+        frame = build()
+        _write_atomically(frame, path)
+    return frame
 
 
 def _write_atomically(frame: pd.DataFrame, path: Path) -> None:

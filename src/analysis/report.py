@@ -6,12 +6,14 @@
 
 For one period the pack is built in a temporary folder next to ``reports/<period>``:
 
-1. the context is opened once (validates the config and period, warms the feature cache
-   that every notebook then reuses);
+1. the context is opened once (validates the config and period and caches the validated
+   data that every notebook then reads);
 2. every notebook in ``notebooks/`` is executed with papermill (parameters ``period``,
    ``config``, ``output_dir``, ``seed`` injected into the cell tagged ``parameters``);
-   up to ``--jobs`` notebooks run at once, each as soon as the notebooks listed in its
-   ``metadata.cvl.depends_on`` have finished; summary notebooks (number >= 90) run last;
+   up to ``--jobs`` notebooks run at once, each as soon as what its
+   ``metadata.cvl.depends_on`` lists has finished: other notebooks, or ``panel`` (the
+   customer x month panel, built as a task of its own next to the notebooks that do not
+   need it); summary notebooks (number >= 90) run last;
 3. the sections each notebook wrote are merged into ``results.json`` and validated
    against ``results_schema.json``;
 4. ``analyst.html`` (with code), ``leadership.html`` and ``leadership.pdf`` (no code) are
@@ -49,6 +51,8 @@ from analysis.results import SCHEMA_VERSION, read_sections
 PERIOD_PATTERN = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 NOTEBOOK_NUMBER = re.compile(r"^(\d+)_")
 SUMMARY_NUMBER = 90
+#: the task that fills the panel cache; notebooks that read ``ctx.panel()`` depend on it
+PANEL = "panel"
 INTERNAL_FILES = ("exports/churn_risk.parquet", "exports/customer_value.parquet")
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -113,32 +117,37 @@ def dependencies(path: Path) -> set[str]:
 
 
 def prerequisites(notebooks: Sequence[Path]) -> dict[str, set[str]]:
-    """What each notebook waits for: its declared ``depends_on``; a summary notebook
-    (number >= 90) waits for every other notebook with a lower number."""
-    names = {p.stem for p in notebooks}
+    """What each task waits for: a notebook its declared ``depends_on`` (notebooks, or the
+    ``panel`` task), a summary notebook (number >= 90) also every notebook with a lower
+    number. The ``panel`` task is listed (waiting for nothing) when a notebook needs it."""
+    names = {p.stem for p in notebooks} | {PANEL}
     needs = {}
     for p in notebooks:
+        needs[p.stem] = dependencies(p) & names - {p.stem}
         if number(p) >= SUMMARY_NUMBER:
-            needs[p.stem] = {q.stem for q in notebooks if number(q) < number(p)}
-        else:
-            needs[p.stem] = dependencies(p) & names - {p.stem}
+            needs[p.stem] |= {q.stem for q in notebooks if number(q) < number(p)}
+    if any(PANEL in n for n in needs.values()):
+        needs[PANEL] = set()
     return needs
 
 
-def run_order(notebooks: Sequence[Path]) -> list[Path]:
-    """A start order that respects the prerequisites and starts notebooks that others wait
-    for first (so a dependent can start while independent notebooks still run)."""
+def run_order(notebooks: Sequence[Path]) -> list[str]:
+    """Task names in a start order that respects the prerequisites and starts tasks that
+    others wait for first (so a dependent can start while independent notebooks still
+    run); ties go by notebook number."""
     needs = prerequisites(notebooks)
-    waiting = {p.stem: sum(p.stem in n for n in needs.values()) for p in notebooks}
-    pending = {p.stem: p for p in notebooks}
+    numbers = {p.stem: number(p) for p in notebooks} | {PANEL: -1}
+    waiting = {name: sum(name in n for n in needs.values()) for name in needs}
+    pending = set(needs)
     done: set[str] = set()
     order = []
     while pending:
         ready = [n for n in pending if needs[n] <= done]
         if not ready:
             raise ReportError(f"notebook dependencies form a cycle: {sorted(pending)}")
-        name = min(ready, key=lambda n: (-waiting[n], number(pending[n]), n))
-        order.append(pending.pop(name))
+        name = min(ready, key=lambda n: (-waiting[n], numbers[n], n))
+        order.append(name)
+        pending.remove(name)
         done.add(name)
     return order
 
@@ -196,49 +205,93 @@ def limit_threads(threads: int) -> None:
         os.environ.setdefault(name, str(threads))
 
 
+def build_panel_cache(config: str, period: str) -> NotebookRun:
+    """The ``panel`` task: fill the panel cache the notebooks read (run in a worker, so the
+    report process never holds the data while kernels run)."""
+    from analysis.context import open_period
+
+    started = time.perf_counter()
+    try:
+        open_period(config, period).panel()
+    except Exception as error:
+        return NotebookRun(PANEL, time.perf_counter() - started,
+                           f"building the customer x month panel: {type(error).__name__}: "
+                           f"{error}")
+    return NotebookRun(PANEL, time.perf_counter() - started)
+
+
+def warm_up() -> None:
+    """Import what a worker needs before it is given work (runs while the data load)."""
+    import papermill  # noqa: F401
+
+
+@contextlib.contextmanager
+def worker_pool(jobs: int):
+    """``jobs`` spawned worker processes (None for ``jobs`` <= 1) with papermill already
+    imported; kernels started from them use cpu_count // jobs BLAS threads."""
+    if jobs <= 1:
+        yield None
+        return
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    with futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=limit_threads, initargs=(threads,)) as pool:
+        for _ in range(jobs):   # a worker is spawned per submit while none is idle
+            pool.submit(warm_up)
+        yield pool
+
+
 def run_notebooks(notebooks: Sequence[Path], work: Path, parameters: dict[str, Any], jobs: int,
-                  progress: Callable[[str], None]) -> list[NotebookRun]:
-    """Execute the notebooks, up to ``jobs`` at once, each as soon as its prerequisites
-    have finished; after a failure nothing new starts."""
+                  progress: Callable[[str], None],
+                  pool: futures.Executor | None = None) -> list[NotebookRun]:
+    """Run the tasks (the notebooks, and the ``panel`` task if a notebook needs it), up to
+    ``jobs`` at once in ``pool`` (a :func:`worker_pool`, opened here if not given), each as
+    soon as its prerequisites have finished; after a failure nothing new starts. Returns
+    the runs sorted by name."""
+    if jobs > 1 and pool is None:
+        with worker_pool(jobs) as pool:
+            return run_notebooks(notebooks, work, parameters, jobs, progress, pool)
     (work / "notebooks").mkdir(parents=True, exist_ok=True)
+    paths = {p.stem: p for p in notebooks}
     order = run_order(notebooks)
     needs = prerequisites(notebooks)
 
-    def start(path: Path) -> tuple[Path, Path, dict[str, Any]]:
-        progress(f"  running {path.name} ...")
-        return path, work / "notebooks" / path.name, parameters
+    def task(name: str) -> tuple[Callable[..., NotebookRun], tuple]:
+        if name == PANEL:
+            progress("  building the customer x month panel ...")
+            return build_panel_cache, (parameters["config"], parameters["period"])
+        progress(f"  running {paths[name].name} ...")
+        return execute_notebook, (paths[name], work / "notebooks" / paths[name].name,
+                                  parameters)
 
     def report(run: NotebookRun) -> NotebookRun:
         status = "FAILED" if run.error else "ok"
         progress(f"  {run.name:<32} {status:>6} {run.seconds:6.1f} s")
         return run
 
+    runs: list[NotebookRun] = []
     if jobs <= 1:
-        runs = []
-        for path in order:
-            runs.append(report(execute_notebook(*start(path))))
+        for name in order:
+            function, args = task(name)
+            runs.append(report(function(*args)))
             if runs[-1].error:
                 break
-        return runs
-    runs, finished, running = [], set(), {}
-    context = multiprocessing.get_context("spawn")
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    with futures.ProcessPoolExecutor(jobs, mp_context=context, initializer=limit_threads,
-                                     initargs=(threads,)) as pool:
-        while order or running:
-            failed = any(r.error for r in runs)
-            for path in [p for p in order if needs[p.stem] <= finished]:
-                if failed or len(running) >= jobs:
-                    break
-                order.remove(path)
-                running[pool.submit(execute_notebook, *start(path))] = path
-            if not running:
+        return sorted(runs, key=lambda r: r.name)
+    finished, running = set(), {}
+    while order or running:
+        failed = any(r.error for r in runs)
+        for name in [n for n in order if needs[n] <= finished]:
+            if failed or len(running) >= jobs:
                 break
-            done, _ = futures.wait(running, return_when=futures.FIRST_COMPLETED)
-            for future in done:
-                running.pop(future)
-                runs.append(report(future.result()))
-                finished.add(runs[-1].name)
+            order.remove(name)
+            function, args = task(name)
+            running[pool.submit(function, *args)] = name
+        if not running:
+            break
+        done, _ = futures.wait(running, return_when=futures.FIRST_COMPLETED)
+        for future in done:
+            running.pop(future)
+            runs.append(report(future.result()))
+            finished.add(runs[-1].name)
     return sorted(runs, key=lambda r: r.name)
 
 
@@ -340,15 +393,14 @@ def check_leadership(path: Path) -> None:
 
 
 def prepare(config: str | Path, period: str | None, progress: Callable[[str], None]):
-    """Validate the data and fill the feature cache every notebook reads; returns the period
-    label, the settings and the data hash. The context (data and panel) is released on
-    return, so the report process holds no copy while the notebooks run."""
+    """Validate the config, the period and the data, and cache the validated data every
+    notebook reads; returns the period label, the settings and the data hash. The context
+    is released on return, so the report process holds no copy while the notebooks run
+    (features and the panel are built by the notebooks and the ``panel`` task)."""
     from analysis.context import open_period
 
     ctx = open_period(config, period)
-    progress(f"Report pack {ctx.period.label} ({ctx.settings.name}): preparing features")
-    ctx.features()
-    ctx.panel()
+    progress(f"Report pack {ctx.period.label} ({ctx.settings.name})")
     return ctx.period.label, ctx.settings, ctx.data_hash
 
 
@@ -360,37 +412,45 @@ def build_pack(period: str | None = None, config: str | Path = "config/demo.toml
     started = time.perf_counter()
     if period is not None:
         validate_period(period)
-    period, settings, data_hash = prepare(config, period, progress)
-    reports_dir = Path(reports_dir).resolve()
-    target = inside(reports_dir, period)
-    seed = settings.seed if seed is None else int(seed)
-    stages = {"prepare": round(time.perf_counter() - started, 1)}
-    notebooks = list_notebooks(Path(notebooks_dir))
-    work = inside(reports_dir, f".tmp-{period}-{os.getpid()}")
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    parameters = {"period": period, "config": str(settings.path), "output_dir": str(work),
-                  "seed": seed}
-    try:
-        notebooks_started = time.perf_counter()
-        runs = run_notebooks(notebooks, work, parameters, jobs, progress)
-        stages["notebooks"] = round(time.perf_counter() - notebooks_started, 1)
-        failed = [r for r in runs if r.error]
-        if failed:
-            raise ReportError("; ".join(r.error for r in failed))
-        payload = merge_results(work, period, settings.name, data_hash)
-        (work / "results.json").write_text(json.dumps(payload, indent=2, sort_keys=True,
-                                                      allow_nan=False))
-        stages.update(render_pack(work, period, settings.name, runs, pdf, progress))
-        for name in INTERNAL_FILES:
-            (work / name).unlink(missing_ok=True)
-        write_run_info(work, runs, parameters, time.perf_counter() - started, stages)
-    except BaseException as error:
-        kept = keep_failed(work, reports_dir, period)
-        if isinstance(error, ReportError):
-            raise ReportError(f"{error}\n  partial output kept in {kept}; the previous pack "
-                              f"in {target} is untouched") from None
-        raise
+    with contextlib.ExitStack() as workers:
+        pool = workers.enter_context(worker_pool(jobs))  # they start while the data load
+        period, settings, data_hash = prepare(config, period, progress)
+        reports_dir = Path(reports_dir).resolve()
+        target = inside(reports_dir, period)
+        seed = settings.seed if seed is None else int(seed)
+        stages = {"prepare": round(time.perf_counter() - started, 1)}
+        notebooks = list_notebooks(Path(notebooks_dir))
+        work = inside(reports_dir, f".tmp-{period}-{os.getpid()}")
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        parameters = {"period": period, "config": str(settings.path),
+                      "output_dir": str(work), "seed": seed}
+        try:
+            notebooks_started = time.perf_counter()
+            runs = run_notebooks(notebooks, work, parameters, jobs, progress, pool)
+            workers.close()   # the workers exit before rendering
+            stages["notebooks"] = round(time.perf_counter() - notebooks_started, 1)
+            for run in runs:
+                if run.name == PANEL:
+                    stages[PANEL] = round(run.seconds, 1)
+            failed = [r for r in runs if r.error]
+            if failed:
+                raise ReportError("; ".join(r.error for r in failed))
+            runs = [r for r in runs if r.name != PANEL]
+            payload = merge_results(work, period, settings.name, data_hash)
+            (work / "results.json").write_text(json.dumps(payload, indent=2, sort_keys=True,
+                                                          allow_nan=False))
+            stages.update(render_pack(work, period, settings.name, runs, pdf, progress))
+            for name in INTERNAL_FILES:
+                (work / name).unlink(missing_ok=True)
+            write_run_info(work, runs, parameters, time.perf_counter() - started, stages)
+        except BaseException as error:
+            workers.close()   # running tasks finish before their folder moves
+            kept = keep_failed(work, reports_dir, period)
+            if isinstance(error, ReportError):
+                raise ReportError(f"{error}\n  partial output kept in {kept}; the previous "
+                                  f"pack in {target} is untouched") from None
+            raise
     install(work, target)
     from analysis.index import build_index
 
