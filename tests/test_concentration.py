@@ -110,6 +110,29 @@ def test_bootstrap_weights_match_explicit_resampling():
     assert c.gini(v, weights=counts)[0] == pytest.approx(c.gini(resample), rel=1e-12)
 
 
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.one_of(st.just(0.0), st.floats(-1e3, 1e6)), min_size=2, max_size=40),
+       st.integers(0, 2**32 - 1))
+def test_statistics_of_counts_equal_those_of_the_expanded_sorted_resample(v, seed):
+    """The bootstrap works on counts (runs of equal values); expanding and sorting the
+    resample must give the same shares, customers for 80% and Gini, negatives included."""
+    v_desc = np.sort(np.array(v))[::-1]
+    fractions = (0.01, 0.2, 0.28, 0.5, 1.0)
+    for row in next(c.bootstrap_counts(len(v), 4, seed)):
+        resample = np.repeat(v_desc, row.astype(int))
+        if resample.sum() <= 0:
+            continue
+        nonneg = bool((resample >= 0).all())
+        runs = c._run_statistics(row, v_desc, fractions, with_gini=nonneg)
+        expanded = c._run_statistics(np.ones(len(resample)), resample, fractions,
+                                     with_gini=nonneg)
+        np.testing.assert_allclose(runs.shares, expanded.shares, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(runs.customers, expanded.customers, rtol=1e-9, atol=1e-12)
+        if nonneg:
+            np.testing.assert_allclose(runs.gini, expanded.gini, rtol=1e-9, atol=1e-12)
+            assert runs.gini[0] == pytest.approx(c.gini(resample), rel=1e-9, abs=1e-12)
+
+
 def test_bootstrap_is_seeded():
     x = pareto_sample(2.0, 500, seed=1)
     a = c.concentration(x, replicates=100, seed=7).shares[0.2]

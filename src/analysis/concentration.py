@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -53,43 +54,16 @@ def top_shares(values, fractions: Sequence[float] = TOP_FRACTIONS, weights=None)
     v = _as_values(values, "values")
     if v.sum() <= 0:
         raise ValueError("top_shares: the values must have a positive total")
-    order = np.argsort(-v, kind="stable")
-    w = np.ones((1, len(v))) if weights is None else np.atleast_2d(weights)[:, order]
-    return _top_shares_sorted(v[order], w, fractions)[0 if weights is None else slice(None)]
-
-
-def _top_shares_sorted(v_desc: np.ndarray, w: np.ndarray, fractions) -> np.ndarray:
-    """v sorted descending; w counts in the same order (rows = replicates)."""
-    n = w.sum(axis=1, keepdims=True)
-    before = np.cumsum(w, axis=1) - w
-    total = (w * v_desc).sum(axis=1)
-    out = np.empty((w.shape[0], len(fractions)))
-    for j, k in enumerate(fractions):
-        taken = np.clip(k * n - before, 0, w)
-        out[:, j] = (taken * v_desc).sum(axis=1) / total
-    return out
-
-
-def _customers_for_share_sorted(v_desc: np.ndarray, w: np.ndarray, share: float) -> np.ndarray:
-    """Smallest fraction of customers (by value) that holds ``share`` of the total."""
-    n = w.sum(axis=1)
-    value = np.cumsum(w * v_desc, axis=1)
-    count = np.cumsum(w, axis=1)
-    target = share * value[:, -1]
-    j = np.argmax(value >= target[:, None] - 1e-9 * np.abs(target[:, None]), axis=1)
-    rows = np.arange(w.shape[0])
-    value_before = np.where(j > 0, value[rows, j - 1], 0.0)
-    count_before = np.where(j > 0, count[rows, j - 1], 0.0)
-    needed = count_before + (target - value_before) / np.where(v_desc[j] > 0, v_desc[j], np.inf)
-    return np.minimum(needed, n) / n
+    shares = _run_statistics(*_descending(v, weights), fractions).shares
+    return shares[0] if weights is None else shares
 
 
 def customers_for_share(values, share: float = 0.8) -> float:
     """Fraction of customers (largest first) needed to reach ``share`` of the total."""
-    v = np.sort(_as_values(values, "values"))[::-1]
+    v = _as_values(values, "values")
     if v.sum() <= 0:
         return float("nan")
-    return float(_customers_for_share_sorted(v, np.ones((1, len(v))), share)[0])
+    return float(_run_statistics(*_descending(v), (), share).customers[0])
 
 
 def gini(values, weights=None) -> np.ndarray | float:
@@ -97,20 +71,67 @@ def gini(values, weights=None) -> np.ndarray | float:
     v = _as_values(values, "values")
     if (v < 0).any():
         raise ValueError("gini: values must be non-negative (use revenue, not profit)")
-    order = np.argsort(v, kind="stable")
-    w = np.ones((1, len(v))) if weights is None else np.atleast_2d(weights)[:, order]
-    g = _gini_sorted(v[order], w)
+    g = _run_statistics(*_descending(v, weights), (), with_gini=True).gini
     return float(g[0]) if weights is None else g
 
 
-def _gini_sorted(v_asc: np.ndarray, w: np.ndarray) -> np.ndarray:
-    n = w.sum(axis=1, keepdims=True)
-    p = np.cumsum(w, axis=1) / n
-    cum = np.cumsum(w * v_asc, axis=1)
-    lorenz = cum / cum[:, -1:]
-    p_before = np.concatenate([np.zeros((w.shape[0], 1)), p[:, :-1]], axis=1)
-    l_before = np.concatenate([np.zeros((w.shape[0], 1)), lorenz[:, :-1]], axis=1)
-    return 1 - ((p - p_before) * (lorenz + l_before)).sum(axis=1)
+def _descending(v: np.ndarray, weights=None) -> tuple[np.ndarray, np.ndarray]:
+    """Counts (one row, all ones, without weights) and values, largest value first."""
+    order = np.argsort(-v, kind="stable")
+    w = np.ones((1, len(v))) if weights is None else np.atleast_2d(weights)[:, order]
+    return w, v[order]
+
+
+class RunStatistics(NamedTuple):
+    shares: np.ndarray          # replicates x fractions
+    customers: np.ndarray       # share of customers needed for ``share`` of the total
+    gini: np.ndarray | None
+
+
+def _run_statistics(counts: np.ndarray, v_desc: np.ndarray, fractions: Sequence[float],
+                    share: float = 0.8, with_gini: bool = False) -> RunStatistics:
+    """Top shares, customers needed for ``share`` and Gini of samples given as counts: row r
+    holds ``counts[r, i]`` copies of ``v_desc[i]``, the values largest first (a row of ones
+    is the sample itself, a bootstrap row a resample). Sorted, such a sample is one run of
+    copies per value, so each statistic is a sum over runs: nothing is expanded or sorted."""
+    c = np.atleast_2d(np.asarray(counts, dtype=float))
+    size, k = c.shape
+    ends = np.cumsum(c, axis=1)             # sample positions up to the end of each run
+    starts = ends - c
+    run_value = c * v_desc
+    cum = np.cumsum(run_value, axis=1)      # value up to the end of each run
+    before = cum - run_value
+    n, total = ends[:, -1], cum[:, -1]
+    rows = np.arange(size)
+    offset = rows * (n.max() + 1)           # the rows' run ends side by side, still sorted
+    flat_ends = (ends + offset[:, None]).ravel()
+
+    def run_holding(position: np.ndarray) -> np.ndarray:
+        """Per row, the run holding sample number ``position`` (0-based; the last run for
+        position n)."""
+        found = np.searchsorted(flat_ends, position + offset, "right") - rows * k
+        return np.minimum(found, k - 1)
+
+    shares = np.empty((size, len(fractions)))
+    for j, fraction in enumerate(fractions):
+        m = fraction * n
+        whole = np.minimum(np.floor(m), n)
+        i = run_holding(whole)
+        taken = before[rows, i] + (whole - starts[rows, i]) * v_desc[i]
+        shares[:, j] = (taken + np.where(whole < n, v_desc[i] * (m - whole), 0.0)) / total
+    target = share * total
+    first = np.argmax(cum >= target[:, None] - 1e-9 * np.abs(target[:, None]), axis=1)
+    value = v_desc[first]
+    needed = starts[rows, first] + (target - before[rows, first]) / np.where(value > 0, value,
+                                                                             np.inf)
+    gini = None
+    if with_gini:
+        # sum over samples of value x (n - position); a run of c copies from position p
+        # weighs c n - c p - c (c - 1) / 2
+        ranked = (n * total - np.einsum("ij,ij->i", run_value, starts)
+                  - (np.einsum("ij,ij->i", run_value, c) - total) / 2)
+        gini = 2 * ranked / (n * total) - (n + 1) / n
+    return RunStatistics(shares, np.minimum(needed, n) / n, gini)
 
 
 def pareto_top_share(index: float, fraction: float = 0.2) -> float:
@@ -145,8 +166,9 @@ def lorenz_curve(values) -> pd.DataFrame:
 # -- bootstrap ------------------------------------------------------------------------------
 
 
-def bootstrap_counts(n: int, replicates: int, seed: int, chunk: int = 250):
-    """Customer-level resamples as multinomial count rows, yielded in chunks."""
+def bootstrap_counts(n: int, replicates: int, seed: int, chunk: int = 100):
+    """Customer-level resamples as multinomial count rows, yielded in chunks of ``chunk``
+    rows (the resamples do not depend on the chunk size)."""
     rng = np.random.default_rng(seed)
     done = 0
     while done < replicates:
@@ -190,39 +212,14 @@ class Concentration:
         return self.summary().to_html(index=False, float_format=lambda x: f"{x:.3f}")
 
 
-def _sorted_statistics(samples: np.ndarray, fractions, nonneg: bool):
-    """Top shares, customers for 80% and Gini of rows of values sorted in descending order."""
-    n = samples.shape[1]
-    cum = np.cumsum(samples, axis=1)
-    total = cum[:, -1]
-    shares = np.empty((len(samples), len(fractions)))
-    for j, k in enumerate(fractions):
-        m = k * n
-        whole = min(int(m), n)
-        taken = cum[:, whole - 1] if whole else np.zeros(len(samples))
-        extra = samples[:, whole] * (m - whole) if whole < n else 0.0
-        shares[:, j] = (taken + extra) / total
-    target = 0.8 * total
-    idx = np.argmax(cum >= target[:, None] - 1e-9 * np.abs(target[:, None]), axis=1)
-    rows = np.arange(len(samples))
-    before = np.where(idx > 0, cum[rows, np.maximum(idx - 1, 0)], 0.0)
-    value = samples[rows, idx]
-    needed = (idx + (target - before) / np.where(value > 0, value, np.inf)) / n
-    gini = None
-    if nonneg:
-        rank_weight = (n - np.arange(n)).astype(float)
-        gini = 2 * (samples @ rank_weight) / (n * total) - (n + 1) / n
-    return shares, np.minimum(needed, 1.0), gini
-
-
 def concentration(values, measure: str = "revenue", fractions=TOP_FRACTIONS,
                   replicates: int = 2000, seed: int = 0, level: float = 0.95,
                   chunk: int = 100) -> Concentration:
     """Top shares, customers for 80% and Gini with customer-bootstrap percentile intervals.
 
-    A replicate draws n customers with replacement; drawing sorted indices into the values
-    sorted in descending order gives the resample already sorted, so each chunk of
-    replicates is one integer sort and a few cumulative sums.
+    A replicate draws n customers with replacement. Drawn as indices into the values in
+    descending order, a replicate is fully described by how often each index was drawn
+    (a bincount), and the statistics of the sorted resample follow from those counts.
     """
     v = _as_values(values, measure)
     n = len(v)
@@ -231,20 +228,10 @@ def concentration(values, measure: str = "revenue", fractions=TOP_FRACTIONS,
                          f"(got n={n}, total={v.sum():.2f})")
     v_desc = np.sort(v)[::-1]
     nonneg = bool((v >= 0).all())
-    point_shares, point_80, point_gini = _sorted_statistics(v_desc[None, :], fractions, nonneg)
-    rng = np.random.default_rng(seed)
-    shares, needed, ginis = [], [], []
-    done = 0
-    while done < replicates:
-        size = min(chunk, replicates - done)
-        samples = v_desc[np.sort(rng.integers(0, n, size=(size, n)), axis=1)]
-        s, c, g = _sorted_statistics(samples, fractions, nonneg)
-        shares.append(s)
-        needed.append(c)
-        if nonneg:
-            ginis.append(g)
-        done += size
-    shares_b = np.vstack(shares)
+    point = _run_statistics(np.ones((1, n)), v_desc, fractions, with_gini=nonneg)
+    replicas = [_run_statistics(w, v_desc, fractions, with_gini=nonneg)
+                for w in bootstrap_counts(n, replicates, seed, chunk)]
+    shares_b = np.vstack([r.shares for r in replicas])
     method = f"customer bootstrap, {replicates} replicates, percentile interval"
 
     def estimate(value, samples):
@@ -253,9 +240,11 @@ def concentration(values, measure: str = "revenue", fractions=TOP_FRACTIONS,
 
     return Concentration(
         measure=measure, n=n, total=float(v.sum()),
-        shares={k: estimate(point_shares[0, j], shares_b[:, j]) for j, k in enumerate(fractions)},
-        customers_for_80=estimate(point_80[0], np.concatenate(needed)),
-        gini=estimate(point_gini[0], np.concatenate(ginis)) if nonneg else None,
+        shares={k: estimate(point.shares[0, j], shares_b[:, j]) for j, k in enumerate(fractions)},
+        customers_for_80=estimate(point.customers[0],
+                                  np.concatenate([r.customers for r in replicas])),
+        gini=(estimate(point.gini[0], np.concatenate([r.gini for r in replicas])) if nonneg
+              else None),
     )
 
 
@@ -302,7 +291,7 @@ def whale_curve(profit) -> WhaleCurve:
         unprofitable_share=Estimate.wilson_share(
             losers, n, "share of customers with profit < 0, Wilson interval"),
         profit_destroyed=float(-p[p < 0].sum() / total),
-        top28_share=float(_top_shares_sorted(p, np.ones((1, n)), [0.28])[0, 0]),
+        top28_share=float(_run_statistics(np.ones((1, n)), p, [0.28]).shares[0, 0]),
         n=n,
     )
 
