@@ -33,10 +33,10 @@ import statsmodels.api as sm
 from scipy import stats
 from statsmodels.duration.hazard_regression import PHReg
 from statsmodels.duration.survfunc import SurvfuncRight, survdiff
-from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
 from analysis import plots
+from analysis.multitest import holm
 from analysis.results import ClaimResult, Estimate, Verdict
 
 CLAIMED_BAND = (0.05, 0.30)
@@ -349,7 +349,7 @@ def fit_cox(frame: pd.DataFrame, extra: Sequence[str] = ()) -> CoxResult:
         "low": np.exp(ci[:, 0]),
         "high": np.exp(ci[:, 1]),
         "p": p,
-        "p_holm": multipletests(p, method="holm")[1],
+        "p_holm": holm(p)[1],
         "ph_p": ph_check(result, data["duration_days"].to_numpy(), data["churned"].to_numpy()),
     })
     return CoxResult(table, len(data), int(data["churned"].sum()), float(result.llf),

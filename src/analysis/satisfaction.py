@@ -32,13 +32,13 @@ import statsmodels.api as sm
 import statsmodels.formula.api as smf
 from scipy import stats
 from statsmodels.stats.diagnostic import het_breuschpagan, linear_reset
-from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.outliers_influence import OLSInfluence
 
 from analysis.contract import Scale
+from analysis.multitest import holm
 from analysis.results import Estimate
 
-CORRECTION = "holm"
+CORRECTION = "holm"   # the method label of the tables (analysis.multitest.holm)
 
 #: satisfaction-side indicators: column -> (label, sign expected if they "move with profit")
 SATISFACTION_INDICATORS: dict[str, tuple[str, int]] = {
@@ -253,7 +253,7 @@ def _adjust(p: pd.Series, alpha: float) -> tuple[pd.Series, pd.Series]:
     adjusted = pd.Series(np.nan, index=p.index)
     reject = pd.Series(False, index=p.index)
     if mask.any():
-        rej, padj, *_ = multipletests(p[mask].to_numpy(), alpha=alpha, method=CORRECTION)
+        rej, padj, *_ = holm(p[mask].to_numpy(), alpha)
         adjusted[mask], reject[mask] = padj, rej
     return adjusted, reject
 

@@ -25,13 +25,12 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 from statsmodels.stats.contingency_tables import Table2x2
-from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
 from analysis.contract import Scale
+from analysis.multitest import holm
 from analysis.results import ClaimResult, Estimate, Verdict
 from analysis.satisfaction import (
-    CORRECTION,
     CorrelationTable,
     as_float,
     correlation,
@@ -382,7 +381,7 @@ def care_churn(features: pd.DataFrame, baseline: pd.DataFrame | None = None,
     ok = summary["p"].notna()
     summary["p_adj"] = np.nan
     if ok.any():
-        summary.loc[ok, "p_adj"] = multipletests(summary.loc[ok, "p"], method=CORRECTION)[1]
+        summary.loc[ok, "p_adj"] = holm(summary.loc[ok, "p"])[1]
     share = attributable_share(low_care, churned, level)
     return CareChurn(summary, share, int(at_risk.sum()), int(churned.sum()))
 
