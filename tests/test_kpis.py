@@ -188,9 +188,11 @@ def test_kpi_trend_same_on_full_and_filtered_panel(small_demo_config):
     """The panel keeps buyers and customers active at the start or end of each month: every
     KPI of the trend is computed from those rows alone."""
     from analysis.context import open_period
+    from analysis.kpis import kpi_trend_for_context
 
     ctx = open_period(small_demo_config, "2026-10")
     full = pd.concat([ctx.features(p.start, p.end).assign(month=p.label)
                       for p in ctx.periods()], ignore_index=True)
     assert len(ctx.panel()) < 0.8 * len(full)
     pd.testing.assert_frame_equal(kpi_trend(ctx.panel()), kpi_trend(full))
+    pd.testing.assert_frame_equal(kpi_trend_for_context(ctx), kpi_trend(full))

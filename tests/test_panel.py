@@ -136,3 +136,13 @@ def test_processes_asking_for_the_same_missing_cache_build_it_once(tmp_path):
     assert rows == [3, 3, 3]
     assert log.read_text().splitlines() == ["built"]
     assert pd.read_parquet(path)["x"].tolist() == [1, 2, 3]
+
+
+def test_a_few_panel_columns_are_read_alone_from_the_cache(small_demo_config, tmp_path):
+    columns = ["customer_id", "month", "orders", "churned"]
+    first = open_period(small_demo_config, "2026-10", cache_dir=tmp_path)
+    full = first.panel()
+    pd.testing.assert_frame_equal(first.panel(columns), full[columns])    # from the memo
+    fresh = open_period(small_demo_config, "2026-10", cache_dir=tmp_path)
+    pd.testing.assert_frame_equal(fresh.panel(columns), full[columns])    # from the cache file
+    assert "panel_2026-10" not in fresh.__dict__.get("_memo", {})

@@ -18,6 +18,7 @@ from analysis.report import (
     NOTEBOOK_DIR,
     ReportError,
     build_pack,
+    check_leadership,
     inside,
     load_schema,
     prerequisites,
@@ -132,6 +133,16 @@ def _config_of(pack) -> str:
 def test_bad_periods_are_refused(bad):
     with pytest.raises(ReportError, match="YYYY-MM"):
         validate_period(bad)
+
+
+def test_leadership_check_finds_addresses_next_to_long_images(tmp_path):
+    page = tmp_path / "leadership.html"
+    image = '<img src="data:image/png;base64,' + "QUFBQUFB+/" * 100_000 + '">'
+    page.write_text(image + "<p>ask jane.doe+vip@example.co.uk</p>")
+    with pytest.raises(ReportError, match="jane.doe"):
+        check_leadership(page)
+    page.write_text(image + '<img src="logo@2x.png"><p>no address here</p>')
+    check_leadership(page)
 
 
 def test_paths_cannot_escape_the_reports_folder(tmp_path):

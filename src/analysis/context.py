@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 
@@ -120,12 +121,12 @@ class Context:
         return periods_between(self.data_start, self.period.start, self.settings.period_months,
                                self.settings.fiscal_start_month)
 
-    def panel(self) -> pd.DataFrame:
+    def panel(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
         """Customer x period panel up to the report period, with column ``month`` (period
         label): buyers of each period and customers active at its start or end (see
-        :mod:`analysis.panel`)."""
+        :mod:`analysis.panel`). ``columns``: only these (read alone from the cache)."""
         return self._cached(f"panel_{self.period.label}",
-                            lambda: build_panel(self.engine, self.periods()))
+                            lambda: build_panel(self.engine, self.periods()), columns)
 
     def output_dir(self, output_dir: str | Path | None = None) -> Path:
         """Where results/<section>.json and exports go (default reports/_scratch/<period>)."""
@@ -134,16 +135,17 @@ class Context:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def _cached(self, key: str, build) -> pd.DataFrame:
+    def _cached(self, key: str, build, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """A copy of the frame under ``key`` (memoised, cached on disk, else built); with
+        ``columns`` and a cache file, only those columns are read (and not memoised)."""
         memo = self.__dict__.setdefault("_memo", {})
-        if key in memo:
-            return memo[key].copy()
-        if self.cache_dir is None:
-            frame = build()
-        else:
-            frame = read_or_build(self.cache_dir / self.data_hash / f"{key}.parquet", build)
-        memo[key] = frame
-        return frame.copy()
+        path = self.cache_dir / self.data_hash / f"{key}.parquet" if self.cache_dir else None
+        if key not in memo and columns is not None and path is not None and path.exists():
+            return pd.read_parquet(path, columns=list(columns))
+        if key not in memo:
+            memo[key] = build() if path is None else read_or_build(path, build)
+        frame = memo[key]
+        return (frame if columns is None else frame[list(columns)]).copy()
 
 
 def read_or_build(path: Path, build) -> pd.DataFrame:

@@ -303,9 +303,17 @@ def kpis_for_context(ctx, n_boot: int = 1000, seed: int | None = None) -> KPIRep
     return compare_kpis(current, previous)
 
 
+TREND_COLUMNS = REQUIRED_COLUMNS + ("month",)
+
+
+def kpi_trend_for_context(ctx) -> pd.DataFrame:
+    """:func:`kpi_trend` of the context's panel, reading only the columns it needs."""
+    return kpi_trend(ctx.panel(TREND_COLUMNS))
+
+
 def kpi_trend(panel: pd.DataFrame) -> pd.DataFrame:
     """Point KPIs for every month of ``ctx.panel()`` (no intervals; for trend charts)."""
-    check_features(panel, REQUIRED_COLUMNS + ("month",))
+    check_features(panel, TREND_COLUMNS)
 
     def one(part: pd.DataFrame) -> pd.Series:
         buyers = part[part["orders"] > 0]
