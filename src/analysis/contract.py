@@ -16,12 +16,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 
 from analysis.ledger import Ledger
+
+# pandera is imported where data are validated: kernels that read the validated cache
+# never need it (0.2 s per kernel)
+if TYPE_CHECKING:
+    import pandera.pandas as pa
 
 
 @dataclasses.dataclass(frozen=True)
@@ -324,6 +329,8 @@ def _schema(
     table: str, scale: Scale | None, as_of: pd.Timestamp | None, rules: Rules
 ) -> pa.DataFrameSchema:
     """pandera schema for a coerced table (types and value checks)."""
+    import pandera.pandas as pa
+
     cols: dict[str, pa.Column] = {}
     for col in TABLES[table]:
         dtype = {
@@ -407,6 +414,8 @@ _CHECKS = {
 
 
 def _validate(table, frame, scale, as_of, rules, source, reported) -> list[Problem]:
+    import pandera.pandas as pa
+
     try:
         _schema(table, scale, as_of, rules).validate(frame, lazy=True)
     except pa.errors.SchemaErrors as err:
