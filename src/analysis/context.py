@@ -136,16 +136,21 @@ class Context:
         return path
 
     def _cached(self, key: str, build, columns: Sequence[str] | None = None) -> pd.DataFrame:
-        """A copy of the frame under ``key`` (memoised, cached on disk, else built); with
-        ``columns`` and a cache file, only those columns are read (and not memoised)."""
-        memo = self.__dict__.setdefault("_memo", {})
-        path = self.cache_dir / self.data_hash / f"{key}.parquet" if self.cache_dir else None
-        if key not in memo and columns is not None and path is not None and path.exists():
-            return pd.read_parquet(path, columns=list(columns))
-        if key not in memo:
-            memo[key] = build() if path is None else read_or_build(path, build)
-        frame = memo[key]
-        return (frame if columns is None else frame[list(columns)]).copy()
+        """A frame of the caller's own for ``key`` (``columns``: only those). With a cache
+        folder it is read from (or built into) the cache file on every call, so a kernel
+        holds one copy, not a memo plus the copy it works on (the 10M-line panel is about
+        4 GB); without one it is built once and copied from the memo."""
+        if self.cache_dir is not None:
+            path = self.cache_dir / self.data_hash / f"{key}.parquet"
+            if columns is not None and path.exists():
+                return pd.read_parquet(path, columns=list(columns))
+            frame = read_or_build(path, build)
+        else:
+            memo = self.__dict__.setdefault("_memo", {})
+            if key not in memo:
+                memo[key] = build()
+            frame = memo[key].copy()
+        return frame if columns is None else frame[list(columns)]
 
 
 def read_or_build(path: Path, build) -> pd.DataFrame:

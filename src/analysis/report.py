@@ -209,8 +209,9 @@ def limit_threads(threads: int) -> None:
 
 
 def build_panel_cache(config: str, period: str) -> NotebookRun:
-    """The ``panel`` task: fill the panel cache the notebooks read (run in a worker, so the
-    report process never holds the data while kernels run)."""
+    """The ``panel`` task: fill the panel cache the notebooks read. With ``--jobs`` > 1 it
+    runs in a process of its own that exits when done: the report process never holds
+    the data while kernels run, and no process keeps the memory the build used."""
     from analysis.context import open_period
 
     started = time.perf_counter()
@@ -286,21 +287,27 @@ def run_notebooks(notebooks: Sequence[Path], work: Path, parameters: dict[str, A
                 break
         return sorted(runs, key=lambda r: r.name)
     finished, running = set(), {}
-    while order or running:
-        failed = any(r.error for r in runs)
-        for name in [n for n in order if needs[n] <= finished]:
-            if failed or len(running) >= jobs:
+    with contextlib.ExitStack() as own_processes:
+        while order or running:
+            failed = any(r.error for r in runs)
+            for name in [n for n in order if needs[n] <= finished]:
+                if failed or len(running) >= jobs:
+                    break
+                order.remove(name)
+                function, args = task(name)
+                executor = pool
+                if name == PANEL:   # a process that exits when done, returning its memory
+                    executor = own_processes.enter_context(futures.ProcessPoolExecutor(
+                        1, mp_context=multiprocessing.get_context("spawn"),
+                        max_tasks_per_child=1))
+                running[executor.submit(function, *args)] = name
+            if not running:
                 break
-            order.remove(name)
-            function, args = task(name)
-            running[pool.submit(function, *args)] = name
-        if not running:
-            break
-        done, _ = futures.wait(running, return_when=futures.FIRST_COMPLETED)
-        for future in done:
-            running.pop(future)
-            runs.append(report(future.result()))
-            finished.add(runs[-1].name)
+            done, _ = futures.wait(running, return_when=futures.FIRST_COMPLETED)
+            for future in done:
+                running.pop(future)
+                runs.append(report(future.result()))
+                finished.add(runs[-1].name)
     return sorted(runs, key=lambda r: r.name)
 
 
