@@ -135,6 +135,26 @@ def test_bad_periods_are_refused(bad):
         validate_period(bad)
 
 
+def test_bad_data_stop_the_pack_with_every_contract_problem(small_demo_config, tmp_path):
+    """The data are validated in a process of their own; its error arrives intact."""
+    import pandas as pd
+
+    from analysis.contract import ContractError
+    from conftest import write_demo_config
+
+    source = small_demo_config.parent / "data"
+    data = tmp_path / "data"
+    shutil.copytree(source, data)
+    tx = pd.read_parquet(data / "transactions.parquet")
+    tx.loc[tx.index[:3], "revenue"] = 0.0
+    tx.to_parquet(data / "transactions.parquet")
+    config = write_demo_config(tmp_path, data, 1500)
+    with pytest.raises(ContractError, match="zero revenue") as error:
+        build_pack("2026-10", config, tmp_path / "reports", pdf=False, progress=lambda _: None)
+    assert error.value.problems and error.value.problems[0].count == 3
+    assert not (tmp_path / "reports" / "2026-10").exists()
+
+
 def test_leadership_check_finds_addresses_next_to_long_images(tmp_path):
     page = tmp_path / "leadership.html"
     image = '<img src="data:image/png;base64,' + "QUFBQUFB+/" * 100_000 + '">'

@@ -194,6 +194,9 @@ class ContractError(ValueError):
             f"{len(problems)} data contract problem(s):\n" + "\n".join(str(p) for p in problems)
         )
 
+    def __reduce__(self):   # rebuilt from the problems when raised in a worker process
+        return ContractError, (self.problems,)
+
 
 @dataclasses.dataclass
 class CustomerData:

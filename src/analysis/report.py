@@ -224,6 +224,16 @@ def build_panel_cache(config: str, period: str) -> NotebookRun:
     return NotebookRun(PANEL, time.perf_counter() - started)
 
 
+@contextlib.contextmanager
+def own_process():
+    """An executor with one spawned process for one task, which exits afterwards: the
+    memory the task used goes back to the system (pandas and DuckDB keep freed memory
+    for reuse while a process lives)."""
+    with futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                     max_tasks_per_child=1) as solo:
+        yield solo
+
+
 def preload(module: str) -> None:
     """Import ``module`` in a background thread, so this process imports what it renders
     with (nbconvert, weasyprint: about 1.5 s) while it waits for the notebooks."""
@@ -295,11 +305,7 @@ def run_notebooks(notebooks: Sequence[Path], work: Path, parameters: dict[str, A
                     break
                 order.remove(name)
                 function, args = task(name)
-                executor = pool
-                if name == PANEL:   # a process that exits when done, returning its memory
-                    executor = own_processes.enter_context(futures.ProcessPoolExecutor(
-                        1, mp_context=multiprocessing.get_context("spawn"),
-                        max_tasks_per_child=1))
+                executor = own_processes.enter_context(own_process()) if name == PANEL else pool
                 running[executor.submit(function, *args)] = name
             if not running:
                 break
@@ -408,15 +414,13 @@ def check_leadership(path: Path) -> None:
 # -- the pack -----------------------------------------------------------------------------
 
 
-def prepare(config: str | Path, period: str | None, progress: Callable[[str], None]):
+def prepare(config: str | Path, period: str | None):
     """Validate the config, the period and the data, and cache the validated data every
-    notebook reads; returns the period label, the settings and the data hash. The context
-    is released on return, so the report process holds no copy while the notebooks run
-    (features and the panel are built by the notebooks and the ``panel`` task)."""
+    notebook reads; returns the period label, the settings and the data hash (features
+    and the panel are built by the notebooks and the ``panel`` task)."""
     from analysis.context import open_period
 
     ctx = open_period(config, period)
-    progress(f"Report pack {ctx.period.label} ({ctx.settings.name})")
     return ctx.period.label, ctx.settings, ctx.data_hash
 
 
@@ -430,7 +434,12 @@ def build_pack(period: str | None = None, config: str | Path = "config/demo.toml
         validate_period(period)
     with contextlib.ExitStack() as workers:
         pool = workers.enter_context(worker_pool(jobs))  # they start while the data load
-        period, settings, data_hash = prepare(config, period, progress)
+        if pool is None:
+            period, settings, data_hash = prepare(config, period)
+        else:   # in a process of its own: validation leaves freed memory behind
+            with own_process() as solo:
+                period, settings, data_hash = solo.submit(prepare, config, period).result()
+        progress(f"Report pack {period} ({settings.name})")
         reports_dir = Path(reports_dir).resolve()
         target = inside(reports_dir, period)
         seed = settings.seed if seed is None else int(seed)
