@@ -97,40 +97,41 @@ def _run_statistics(counts: np.ndarray, v_desc: np.ndarray, fractions: Sequence[
     c = np.atleast_2d(np.asarray(counts, dtype=float))
     size, k = c.shape
     ends = np.cumsum(c, axis=1)             # sample positions up to the end of each run
-    starts = ends - c
     run_value = c * v_desc
     cum = np.cumsum(run_value, axis=1)      # value up to the end of each run
-    before = cum - run_value
     n, total = ends[:, -1], cum[:, -1]
     rows = np.arange(size)
-    offset = rows * (n.max() + 1)           # the rows' run ends side by side, still sorted
-    flat_ends = (ends + offset[:, None]).ravel()
 
-    def run_holding(position: np.ndarray) -> np.ndarray:
-        """Per row, the run holding sample number ``position`` (0-based; the last run for
-        position n)."""
-        found = np.searchsorted(flat_ends, position + offset, "right") - rows * k
-        return np.minimum(found, k - 1)
+    def starts(i: np.ndarray) -> np.ndarray:        # per row, the position run i starts at
+        return ends[rows, i] - c[rows, i]
+
+    def value_before(i: np.ndarray) -> np.ndarray:  # per row, the value of the runs before i
+        return cum[rows, i] - run_value[rows, i]
 
     shares = np.empty((size, len(fractions)))
     for j, fraction in enumerate(fractions):
         m = fraction * n
         whole = np.minimum(np.floor(m), n)
-        i = run_holding(whole)
-        taken = before[rows, i] + (whole - starts[rows, i]) * v_desc[i]
+        # the run holding sample number `whole` (0-based; the last run for whole = n)
+        i = np.minimum([np.searchsorted(ends[r], whole[r], "right") for r in rows], k - 1)
+        taken = value_before(i) + (whole - starts(i)) * v_desc[i]
         shares[:, j] = (taken + np.where(whole < n, v_desc[i] * (m - whole), 0.0)) / total
     target = share * total
-    first = np.argmax(cum >= target[:, None] - 1e-9 * np.abs(target[:, None]), axis=1)
+    threshold = target - 1e-9 * np.abs(target)
+    # the first run whose end reaches the target; the cumulative value rises over the runs
+    # of positive values (to at least the total), so it is found among them
+    rising = int(np.searchsorted(-v_desc, 0.0))
+    first = np.array([np.searchsorted(cum[r, :rising], threshold[r]) for r in rows], dtype=int)
     value = v_desc[first]
-    needed = starts[rows, first] + (target - before[rows, first]) / np.where(value > 0, value,
-                                                                             np.inf)
+    needed = starts(first) + (target - value_before(first)) / np.where(value > 0, value, np.inf)
     gini = None
     if with_gini:
-        # sum over samples of value x (n - position); a run of c copies from position p
-        # weighs c n - c p - c (c - 1) / 2
-        ranked = (n * total - np.einsum("ij,ij->i", run_value, starts)
-                  - (np.einsum("ij,ij->i", run_value, c) - total) / 2)
-        gini = 2 * ranked / (n * total) - (n + 1) / n
+        # sum over samples of value x (n - position): a run of c copies ending at
+        # position e weighs c (n - e + (c + 1) / 2)
+        ranked = np.einsum("ij,ij->i", run_value, n[:, None] - ends + (c + 1) / 2)
+        # in [0, 1) for non-negative values; rounding alone can step outside (equal
+        # values gave -2e-16)
+        gini = np.clip(2 * ranked / (n * total) - (n + 1) / n, 0.0, 1.0)
     return RunStatistics(shares, np.minimum(needed, n) / n, gini)
 
 
