@@ -167,6 +167,17 @@ def lorenz_curve(values) -> pd.DataFrame:
 # -- bootstrap ------------------------------------------------------------------------------
 
 
+#: cells of one bootstrap chunk: its matrices stay near 32 MB, small enough for the
+#: allocator to reuse memory instead of mapping (and faulting in) fresh pages each time
+CHUNK_CELLS = 4_000_000
+
+
+def chunk_rows(n: int) -> int:
+    """Replicates per bootstrap chunk for n customers (at most 100: fewer rows only add
+    per-chunk overhead; 1.5x faster than 100 rows at 355,000 customers)."""
+    return max(1, min(100, CHUNK_CELLS // max(n, 1)))
+
+
 def bootstrap_counts(n: int, replicates: int, seed: int, chunk: int = 100):
     """Customer-level resamples as multinomial count rows, yielded in chunks of ``chunk``
     rows (the resamples do not depend on the chunk size)."""
@@ -215,7 +226,7 @@ class Concentration:
 
 def concentration(values, measure: str = "revenue", fractions=TOP_FRACTIONS,
                   replicates: int = 2000, seed: int = 0, level: float = 0.95,
-                  chunk: int = 100) -> Concentration:
+                  chunk: int | None = None) -> Concentration:
     """Top shares, customers for 80% and Gini with customer-bootstrap percentile intervals.
 
     A replicate draws n customers with replacement. Drawn as indices into the values in
@@ -229,6 +240,7 @@ def concentration(values, measure: str = "revenue", fractions=TOP_FRACTIONS,
                          f"(got n={n}, total={v.sum():.2f})")
     v_desc = np.sort(v)[::-1]
     nonneg = bool((v >= 0).all())
+    chunk = chunk or chunk_rows(n)
     point = _run_statistics(np.ones((1, n)), v_desc, fractions, with_gini=nonneg)
     replicas = [_run_statistics(w, v_desc, fractions, with_gini=nonneg)
                 for w in bootstrap_counts(n, replicates, seed, chunk)]
