@@ -133,6 +133,15 @@ def test_statistics_of_counts_equal_those_of_the_expanded_sorted_resample(v, see
             assert runs.gini[0] == pytest.approx(c.gini(resample), rel=1e-9, abs=1e-12)
 
 
+def test_bootstrap_does_not_depend_on_the_chunk_size():
+    x = pareto_sample(2.0, 800, seed=2)
+    small = c.concentration(x, replicates=120, seed=5, chunk=7).summary()
+    large = c.concentration(x, replicates=120, seed=5, chunk=100).summary()
+    cols = ["value", "low", "high"]
+    np.testing.assert_allclose(small[cols].to_numpy(), large[cols].to_numpy(), rtol=1e-12)
+    assert c.chunk_rows(35_528) == 100 and c.chunk_rows(355_000) == 11
+
+
 def test_bootstrap_is_seeded():
     x = pareto_sample(2.0, 500, seed=1)
     a = c.concentration(x, replicates=100, seed=7).shares[0.2]
