@@ -178,9 +178,10 @@ def chunk_rows(n: int) -> int:
     return max(1, min(100, CHUNK_CELLS // max(n, 1)))
 
 
-def bootstrap_counts(n: int, replicates: int, seed: int, chunk: int = 100):
+def bootstrap_counts(n: int, replicates: int, seed: int, chunk: int | None = None):
     """Customer-level resamples as multinomial count rows, yielded in chunks of ``chunk``
-    rows (the resamples do not depend on the chunk size)."""
+    rows, default :func:`chunk_rows` (the resamples do not depend on the chunk size)."""
+    chunk = chunk or chunk_rows(n)
     rng = np.random.default_rng(seed)
     done = 0
     while done < replicates:
@@ -240,7 +241,6 @@ def concentration(values, measure: str = "revenue", fractions=TOP_FRACTIONS,
                          f"(got n={n}, total={v.sum():.2f})")
     v_desc = np.sort(v)[::-1]
     nonneg = bool((v >= 0).all())
-    chunk = chunk or chunk_rows(n)
     point = _run_statistics(np.ones((1, n)), v_desc, fractions, with_gini=nonneg)
     replicas = [_run_statistics(w, v_desc, fractions, with_gini=nonneg)
                 for w in bootstrap_counts(n, replicates, seed, chunk)]
