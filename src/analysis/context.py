@@ -141,30 +141,28 @@ class Context:
         holds one copy, not a memo plus the copy it works on (the 10M-line panel is about
         4 GB); without one it is built once and copied from the memo."""
         if self.cache_dir is not None:
-            path = self.cache_dir / self.data_hash / f"{key}.parquet"
-            if columns is not None and path.exists():
-                return pd.read_parquet(path, columns=list(columns))
-            frame = read_or_build(path, build)
-        else:
-            memo = self.__dict__.setdefault("_memo", {})
-            if key not in memo:
-                memo[key] = build()
-            frame = memo[key].copy()
-        return frame if columns is None else frame[list(columns)]
+            return read_or_build(self.cache_dir / self.data_hash / f"{key}.parquet", build,
+                                 columns)
+        memo = self.__dict__.setdefault("_memo", {})
+        if key not in memo:
+            memo[key] = build()
+        return (memo[key] if columns is None else memo[key][list(columns)]).copy()
 
 
-def read_or_build(path: Path, build) -> pd.DataFrame:
-    """Read the cached frame at ``path``, or build and write it. Processes asking for the
-    same missing file at once build it once: the others wait for its lock, then read it."""
+def read_or_build(path: Path, build, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Read the cached frame at ``path`` (only ``columns``, if given), or build and write
+    it. Processes asking for the same missing file at once build it once: the others wait
+    for its lock, then read it."""
+    columns = list(columns) if columns is not None else None
     if path.exists():
-        return pd.read_parquet(path)
+        return pd.read_parquet(path, columns=columns)
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(path.with_name(f"{path.name}.lock")):
         if path.exists():   # built by another process while this one waited
-            return pd.read_parquet(path)
+            return pd.read_parquet(path, columns=columns)
         frame = build()
         _write_atomically(frame, path)
-    return frame
+    return frame if columns is None else frame[columns]
 
 
 def _write_atomically(frame: pd.DataFrame, path: Path) -> None:
