@@ -85,12 +85,12 @@ class Context:
 
     @cached_property
     def data_start(self) -> pd.Timestamp:
-        """First transaction (as ``FeatureEngine.data_start``, without loading the engine)."""
-        return self.data.transactions["timestamp"].min()
+        """First transaction (without loading the engine)."""
+        return self.data.time_span()[0]
 
     @cached_property
     def data_end(self) -> pd.Timestamp:
-        return self.data.transactions["timestamp"].max()
+        return self.data.time_span()[1]
 
     @cached_property
     def engine(self) -> FeatureEngine:

@@ -210,6 +210,11 @@ class CustomerData:
     ledger: Ledger = dataclasses.field(default_factory=Ledger)
     source: str = ""
 
+    def time_span(self) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """First and last transaction timestamp."""
+        timestamps = self.transactions["timestamp"]
+        return timestamps.min(), timestamps.max()
+
     def has(self, table: str, column: str | None = None) -> bool:
         frame = getattr(self, table)
         if frame is None or frame.empty:

@@ -40,8 +40,7 @@ class FeatureEngine:
             if frame is not None:
                 self.tables[name] = self.con.create_table(f"contract_{name}", _for_engine(frame),
                                                           overwrite=True)
-        tx = data.transactions["timestamp"]
-        self.data_start, self.data_end = tx.min(), tx.max()
+        self.data_start, self.data_end = data.time_span()
 
     def features(self, start: pd.Timestamp, end: pd.Timestamp,
                  coverage_end: pd.Timestamp | None = None) -> pd.DataFrame:
