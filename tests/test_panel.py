@@ -149,3 +149,15 @@ def test_a_few_panel_columns_are_read_alone_from_the_cache(small_demo_config, tm
     fresh = dataclasses.replace(first, cache_dir=None)                    # no cache: a memo
     pd.testing.assert_frame_equal(fresh.panel(columns), first.panel(columns))
     assert (fresh.panel()["orders"] >= 0).all() and (first.panel()["orders"] >= 0).all()
+
+
+def test_columns_the_panel_lacks_are_left_out(small_demo_config, tmp_path):
+    """An optional contract column (say would_recommend) may be missing from a company's
+    panel; asking for it reads the others, from the cache file and from the memo alike."""
+    columns = ["customer_id", "month", "no_such_column", "orders"]
+    cached = open_period(small_demo_config, "2026-10", cache_dir=tmp_path)
+    built = cached.panel(columns)                                  # built, then cut
+    assert list(built.columns) == ["customer_id", "month", "orders"]
+    pd.testing.assert_frame_equal(cached.panel(columns), built)    # read from the file
+    fresh = dataclasses.replace(cached, cache_dir=None)
+    pd.testing.assert_frame_equal(fresh.panel(columns), built)     # from the memo

@@ -458,6 +458,11 @@ CLASSIFIER_FEATURES = ("log2_days_since_last", "log2_orders_total", "log2_tenure
                        "categories_total", "referred", "complaints_total",
                        "satisfaction_missing", "satisfaction_centred")
 
+#: the panel columns :func:`classifier_frame` reads
+CLASSIFIER_INPUTS = ("customer_id", "month", "orders", "active", "days_since_last",
+                     "orders_total", "tenure_days", "categories_total", "referred",
+                     "complaints_total", "satisfaction_mean")
+
 
 def classifier_frame(panel: pd.DataFrame, horizon: int = 3) -> pd.DataFrame:
     """Active customers at each month end, their features then, and whether they lapse:
@@ -469,9 +474,7 @@ def classifier_frame(panel: pd.DataFrame, horizon: int = 3) -> pd.DataFrame:
     A customer absent from a later month of the panel had no order in it (see
     :mod:`analysis.panel`); the months are the panel's labels in order.
     """
-    _require(panel, ["customer_id", "month", "orders", "active", "days_since_last",
-                     "orders_total", "tenure_days", "categories_total", "referred",
-                     "complaints_total", "satisfaction_mean"], "classifier_frame",
+    _require(panel, CLASSIFIER_INPUTS, "classifier_frame",
              "pass the customer x month panel from ctx.panel()")
     if horizon < 1:
         raise ValueError(f"classifier_frame: horizon must be at least one month, got {horizon}")
@@ -726,7 +729,7 @@ def churn_report(ctx, landmark_days: int = 90, horizon: int = 3) -> ChurnReport:
         notes.append(f"only {responses} customers had a complaint resolved in their first "
                      f"{landmark_days} days; the response-time model needs more than 100")
     risk = pd.DataFrame(columns=["customer_id", "churn_risk"])
-    model_frame = classifier_frame(ctx.panel(), horizon)
+    model_frame = classifier_frame(ctx.panel(CLASSIFIER_INPUTS), horizon)
     classifier = _try(lambda: fit_classifier(model_frame, horizon=horizon), notes)
     if classifier is not None:
         now = model_frame[model_frame["month"] == ctx.period.label]

@@ -24,6 +24,7 @@ from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 from filelock import FileLock
 
 from analysis import demo
@@ -124,7 +125,8 @@ class Context:
     def panel(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
         """Customer x period panel up to the report period, with column ``month`` (period
         label): buyers of each period and customers active at its start or end (see
-        :mod:`analysis.panel`). ``columns``: only these (read alone from the cache)."""
+        :mod:`analysis.panel`). ``columns``: only those of these the panel has (read alone
+        from the cache; an optional contract column may be missing)."""
         return self._cached(f"panel_{self.period.label}",
                             lambda: build_panel(self.engine, self.periods()), columns)
 
@@ -146,23 +148,33 @@ class Context:
         memo = self.__dict__.setdefault("_memo", {})
         if key not in memo:
             memo[key] = build()
-        return (memo[key] if columns is None else memo[key][list(columns)]).copy()
+        return _present(memo[key], columns).copy()
 
 
 def read_or_build(path: Path, build, columns: Sequence[str] | None = None) -> pd.DataFrame:
-    """Read the cached frame at ``path`` (only ``columns``, if given), or build and write
-    it. Processes asking for the same missing file at once build it once: the others wait
-    for its lock, then read it."""
-    columns = list(columns) if columns is not None else None
+    """Read the cached frame at ``path``, or build and write it; ``columns``: only those
+    of these the frame has. Processes asking for the same missing file at once build it
+    once: the others wait for its lock, then read it."""
     if path.exists():
-        return pd.read_parquet(path, columns=columns)
+        return _read_present(path, columns)
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(path.with_name(f"{path.name}.lock")):
         if path.exists():   # built by another process while this one waited
-            return pd.read_parquet(path, columns=columns)
+            return _read_present(path, columns)
         frame = build()
         _write_atomically(frame, path)
-    return frame if columns is None else frame[columns]
+    return _present(frame, columns)
+
+
+def _present(frame: pd.DataFrame, columns: Sequence[str] | None) -> pd.DataFrame:
+    return frame if columns is None else frame[[c for c in columns if c in frame.columns]]
+
+
+def _read_present(path: Path, columns: Sequence[str] | None) -> pd.DataFrame:
+    if columns is not None:
+        have = set(pq.read_schema(path).names)
+        columns = [c for c in columns if c in have]
+    return pd.read_parquet(path, columns=columns)
 
 
 def _write_atomically(frame: pd.DataFrame, path: Path) -> None:

@@ -69,8 +69,7 @@ def panel_sql(engine: FeatureEngine, n_periods: int) -> str:
     """One DuckDB query; the optional contract columns and tables switch parts on.
 
     Each source is aggregated per customer and period (``per``); the periods a customer
-    has no row in are filled in (``dense``: every period from the customer's first row to
-    the one after the last); running totals and the latest values come from one window
+    has no row in are filled in (``dense``, over the span ``bounds`` gives); running totals and the latest values come from one window
     pass over that grid, sorted once (joining each running total separately, with ASOF
     joins, took about 4x as long at 10 million lines)."""
     tx_cols = set(engine.tables["transactions"].columns)
@@ -150,9 +149,15 @@ def panel_sql(engine: FeatureEngine, n_periods: int) -> str:
     per = sources[0] + "".join(f" FULL JOIN {s} USING (customer_id, idx)" for s in sources[1:])
     ctes += [
         f"per AS (SELECT * FROM {per})",
-        "bounds AS (SELECT customer_id, min(idx) AS lo FROM per GROUP BY customer_id "
+        # a customer's rows run from the first period with a row of any source to the
+        # last period with a transaction or starting within churn_days of the last sale
+        # (no later period is kept), and at most to the one after the panel
+        "seen AS (SELECT customer_id, min(idx) AS lo, max(idx) FILTER (WHERE orders IS NOT "
+        "NULL) AS tx_hi, max(last_sale) AS last_sale FROM per GROUP BY customer_id "
         "HAVING count(first_sale) > 0)",
-        f"grid AS (SELECT customer_id, unnest(range(lo, {n_periods + 1})) AS idx FROM bounds)",
+        f"bounds AS (SELECT s.customer_id, s.lo, least(greatest(s.tx_hi, p.idx), {n_periods}) "
+        f"AS hi FROM seen s ASOF JOIN p ON s.last_sale + {churn} >= p.start)",
+        "grid AS (SELECT customer_id, unnest(range(lo, hi + 1)) AS idx FROM bounds)",
         "dense AS (SELECT * FROM grid LEFT JOIN per USING (customer_id, idx))",
         f"run AS (SELECT customer_id, idx, {', '.join(window_cols)}, {', '.join(running)} "
         "FROM dense WINDOW w AS (PARTITION BY customer_id ORDER BY idx ROWS UNBOUNDED PRECEDING), "

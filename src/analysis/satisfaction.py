@@ -318,6 +318,13 @@ def correlation_table(features: pd.DataFrame,
 GROUP_MEASURES = ("satisfaction_latest", "top_box", "would_recommend", "nps", "complaint_rate",
                   "return_rate", "median_response_hours", "promo_share", "avg_order_value",
                   "revenue", "gross_margin", "profit", "repurchase_next", "retained")
+#: the panel columns the month-level analyses read: :func:`period_effect`, and
+#: :func:`group_correlation_table` by month (the measures and the inputs of the derived ones)
+MONTH_LEVEL_COLUMNS = ("month", "orders", "satisfaction_latest", "top_box", "would_recommend",
+                       "complaints_total", "orders_total", "return_rate",
+                       "median_response_hours", "promo_share", "avg_order_value", "revenue",
+                       "gross_margin", "profit", "repurchase_next", "active_at_start",
+                       "churned")
 
 
 def group_indicators(features: pd.DataFrame, by: str | Sequence[str],

@@ -513,7 +513,7 @@ def satisfaction_report(ctx, window_months: int = 12, repurchase_months: int = 6
     response = attempt(lambda: response_time_bands(features, exposure))
     care = attempt(lambda: care_churn(features, exposure))
     drivers = attempt(lambda: sat.satisfaction_drivers(features)) if not missing else None
-    panel = ctx.panel() if scale else None
+    panel = ctx.panel(sat.MONTH_LEVEL_COLUMNS) if scale else None
     by_period = attempt(lambda: sat.period_effect(panel, scale)) if scale else None
     month_correlations = attempt(lambda: sat.group_correlation_table(
         panel.loc[as_float(panel["orders"]) > 0], "month")) if scale and not missing else None
