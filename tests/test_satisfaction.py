@@ -252,3 +252,39 @@ def test_spearman_ignores_monotone_transforms(x, seed):
     a = sat.correlation(x, y, "spearman")
     b = sat.correlation(np.exp(x), y**3, "spearman")
     assert a.r == pytest.approx(b.r, nan_ok=True)
+
+
+def test_ordered_logit_equals_statsmodels_and_recovers_the_truth():
+    """The fast ordered logit fits exactly what OrderedModel(distr="logit") fits, and
+    recovers known coefficients and cut points from simulated scores."""
+    from statsmodels.miscmodels.ordinal_model import OrderedModel
+
+    rng = np.random.default_rng(7)
+    n, beta, cuts = 20_000, np.array([0.8, -0.5]), np.array([-1.0, 0.0, 1.2, 2.5])
+    x = pd.DataFrame(rng.normal(size=(n, 2)), columns=["a", "b"])
+    latent = x.to_numpy() @ beta + rng.logistic(size=n)
+    y = pd.Series(pd.Categorical(1 + np.searchsorted(cuts, latent), ordered=True))
+    fast = sat.OrderedLogit(y, x).fit(method="bfgs", disp=False, maxiter=500)
+    slow = OrderedModel(y, x, distr="logit").fit(method="bfgs", disp=False, maxiter=500)
+    np.testing.assert_allclose(fast.params, slow.params, rtol=1e-6)
+    np.testing.assert_allclose(fast.bse, slow.bse, rtol=1e-4)
+    low, high = fast.conf_int().to_numpy()[:2].T
+    assert ((low < beta) & (beta < high)).all()
+    thresholds = fast.model.transform_threshold_params(fast.params)[1:-1]
+    np.testing.assert_allclose(thresholds, cuts, atol=0.1)
+
+
+def test_spikes_draw_one_stem_per_value():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from analysis.plots import spikes
+
+    _, ax = plt.subplots()
+    (line,) = spikes(ax, pd.Series([0.5, 0.0, 2.0]))
+    x, y = line.get_xdata(), line.get_ydata()
+    np.testing.assert_array_equal(x[~np.isnan(x)], [0, 0, 1, 1, 2, 2])
+    np.testing.assert_array_equal(y[~np.isnan(y)], [0, 0.5, 0, 0, 0, 2.0])
+    assert np.isnan(x[2::3]).all() and np.isnan(y[2::3]).all()
+    plt.close("all")

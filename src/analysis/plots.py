@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import matplotlib.ticker as mticker
+import numpy as np
 import seaborn as sns
 
 PALETTE = ["#1f4e79", "#e07b39", "#5b9bd5", "#70ad47", "#c00000", "#7f7f7f", "#ffc000"]
@@ -51,6 +52,17 @@ def finding(ax, title: str, subtitle: str | None = None) -> None:
     if subtitle:
         ax.annotate(subtitle, xy=(0, 1), xycoords="axes fraction", xytext=(0, 4),
                     textcoords="offset points", fontsize=9, color=NEUTRAL, va="bottom")
+
+
+def spikes(ax, heights, **line_kwargs):
+    """A stem plot of ``heights`` against their position, drawn as one line broken by
+    gaps: ``ax.stem`` builds a segment per value, which took seconds for the 330,000
+    surveyed customers of a large company."""
+    heights = np.asarray(heights, dtype=float)
+    x = np.repeat(np.arange(len(heights), dtype=float), 3)
+    y = np.column_stack([np.zeros(len(heights)), heights, np.full(len(heights), np.nan)])
+    x[2::3] = np.nan
+    return ax.plot(x, y.ravel(), **line_kwargs)
 
 
 def percent_axis(ax, axis: str = "y", decimals: int | None = None) -> None:
