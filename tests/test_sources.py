@@ -134,3 +134,37 @@ def test_cached_load_equals_a_fresh_load_and_follows_file_changes(small_demo_con
     tx = settings.resolve(settings.raw["source"]["path"]) / "transactions.parquet"
     os.utime(tx, ns=(tx.stat().st_atime_ns, tx.stat().st_mtime_ns + 10**9))
     assert source_fingerprint(settings) != key
+
+
+def test_tables_hash_follows_the_content_not_the_layout(small_demo_config):
+    """Same values give the same hash whatever the string storage or chunking; a changed
+    value, a missing value or a renamed column changes it."""
+    import dataclasses
+
+    import pyarrow as pa
+
+    from analysis.config import load_settings
+    from analysis.context import tables_hash
+
+    data = load_data(load_settings(small_demo_config))
+    base = tables_hash(data)
+    tx = data.transactions
+
+    def variant(frame):
+        return tables_hash(dataclasses.replace(data, transactions=frame))
+
+    python_strings = tx.astype({"customer_id": pd.StringDtype("python")})
+    half = len(tx) // 2
+    chunked = tx.copy()
+    chunked["customer_id"] = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array(
+        [pa.array(part.tolist(), type=pa.large_string())
+         for part in (tx["customer_id"].iloc[:half], tx["customer_id"].iloc[half:])])),
+        index=tx.index)
+    assert chunked["customer_id"].array._pa_array.num_chunks == 2
+    assert variant(python_strings) == variant(chunked) == base
+    changed = tx.copy()
+    changed.loc[changed.index[5], "customer_id"] = "someone else"
+    missing = tx.copy()
+    missing.loc[missing.index[5], "customer_id"] = pd.NA
+    renamed = tx.rename(columns={"category": "kind"})
+    assert len({base, variant(changed), variant(missing), variant(renamed)}) == 4

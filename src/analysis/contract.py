@@ -578,26 +578,29 @@ def _apply_transaction_rules(frame, rules, as_of, ledger, source, problems) -> p
                 "transactions", "anonymous (no customer id)", frame[anonymous], "revenue"
             )
             frame = frame[~anonymous]
+    # each rule sees the rows the earlier ones kept; the frame is cut once, at the end
+    # (cutting a 10-million-line frame after every rule took seconds each)
+    kept = np.ones(len(frame), dtype=bool)
+
+    def exclude(reason: str, rows: np.ndarray) -> None:
+        rows = rows & kept
+        ledger.record_excluded("transactions", reason, frame[rows], "revenue")
+        kept[rows] = False
+
     if "status" in frame:
-        cancelled = (
-            frame["status"].str.lower().isin(rules.cancelled_values).fillna(False).to_numpy()
-        )
-        ledger.record_excluded("transactions", "cancelled order", frame[cancelled], "revenue")
-        frame = frame[~cancelled]
+        exclude("cancelled order", frame["status"].str.lower().isin(rules.cancelled_values)
+                .fillna(False).to_numpy(bool))
     if "revenue" in frame and rules.zero_revenue == "exclude":
-        zero = (frame["revenue"] == 0).to_numpy()
-        ledger.record_excluded("transactions", "zero revenue line", frame[zero], "revenue")
-        frame = frame[~zero]
+        exclude("zero revenue line", (frame["revenue"] == 0).fillna(False).to_numpy(bool))
     if rules.duplicate_transaction_ids == "exclude":
-        dup = frame["transaction_id"].duplicated(keep="first").to_numpy()
-        ledger.record_excluded("transactions", "duplicate transaction id", frame[dup], "revenue")
-        frame = frame[~dup]
+        dup = np.zeros(len(frame), dtype=bool)
+        dup[kept] = frame["transaction_id"][kept].duplicated(keep="first").to_numpy()
+        exclude("duplicate transaction id", dup)
     if as_of is not None and rules.future_dates == "exclude":
-        future = (frame["timestamp"] > as_of).fillna(False).to_numpy()
-        ledger.record_excluded(
-            "transactions", f"dated after {as_of.date()}", frame[future], "revenue"
-        )
-        frame = frame[~future]
+        exclude(f"dated after {as_of.date()}", (frame["timestamp"] > as_of).fillna(False)
+                .to_numpy(bool))
+    if not kept.all():
+        frame = frame[kept]
     flagged = frame["is_return"].fillna(False) if "is_return" in frame else False
     negative = frame["revenue"] < 0
     if "is_return" in frame:
