@@ -95,3 +95,19 @@ def test_properties_on_random_ledgers(rows):
     total = cal.groupby("customer_id")["revenue"].sum()
     rebuilt = first_day.reindex(s.index) + s["frequency"] * s["monetary_value"]
     np.testing.assert_allclose(rebuilt, total.reindex(s.index), rtol=1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["b", "a", "c10", "c9"]), st.integers(0, 60),
+                          st.integers(0, 23), st.floats(-50.0, 500.0)), min_size=1, max_size=60))
+def test_purchase_days_equal_a_plain_groupby(rows):
+    """Sales summed per customer and day, sorted by customer and day; returns left out."""
+    from analysis.rfm import purchase_days
+
+    start = pd.Timestamp("2022-01-01")
+    tx = _tx([(c, start + pd.Timedelta(days=d, hours=h), v) for c, d, h, v in rows])
+    tx["customer_id"] = tx["customer_id"].astype("string")
+    sales = tx[~tx["is_return"]]
+    expected = (sales.assign(day=sales["timestamp"].dt.normalize())
+                .groupby(["customer_id", "day"], as_index=False)["revenue"].sum())
+    pd.testing.assert_frame_equal(purchase_days(tx), expected)

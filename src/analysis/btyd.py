@@ -29,7 +29,12 @@ from statsmodels.tools.numdiff import approx_fprime, approx_hess
 
 from analysis import plots
 from analysis.results import Estimate
-from analysis.rfm import UNITS, rfm_summary  # rfm_summary also re-exported here
+from analysis.rfm import (  # rfm_summary also re-exported here
+    UNITS,
+    purchase_days,
+    rfm_from_days,
+    rfm_summary,
+)
 
 # -- data ---------------------------------------------------------------------------------
 
@@ -660,10 +665,11 @@ def value_report(ctx, holdout_weeks: int = 26, horizon_months: int = 12,
     end = ctx.period.end
     cal_end = end - pd.Timedelta(weeks=holdout_weeks)
     notes: list[str] = []
-    summary = rfm_summary(tx, end)
+    days = purchase_days(tx)
+    summary = rfm_from_days(days, end)
     fits = _fit_purchase_models(summary, compare_pareto, notes)
     model = max(fits.values(), key=lambda fit: fit.loglik)
-    calibration = rfm_summary(tx, cal_end, end)
+    calibration = rfm_from_days(days, cal_end, end)
     checks = _fit_purchase_models(calibration, compare_pareto, notes, errors=False)
     rows = []
     for name, fit in fits.items():

@@ -36,15 +36,23 @@ def _validated(transactions: pd.DataFrame) -> pd.DataFrame:
 
 
 def purchase_days(transactions: pd.DataFrame) -> pd.DataFrame:
-    """One row per customer and purchase day with the day's summed (non-return) revenue."""
+    """One row per customer and purchase day with the day's summed (non-return) revenue,
+    sorted by customer and day."""
     sales = _validated(transactions)
-    return (sales.assign(day=sales["timestamp"].dt.normalize())
-            .groupby(["customer_id", "day"], as_index=False, observed=True)["revenue"].sum())
+    # grouped by integer codes (sorted like the ids): grouping by the text ids themselves
+    # took a third longer at 10 million lines
+    codes, customers = pd.factorize(sales["customer_id"], sort=True)
+    days = (pd.DataFrame({"customer": codes, "day": sales["timestamp"].dt.normalize().to_numpy(),
+                          "revenue": sales["revenue"].to_numpy()})
+            .groupby(["customer", "day"], as_index=False, sort=True)["revenue"].sum())
+    days.insert(0, "customer_id", customers.take(days.pop("customer").to_numpy()))
+    return days
 
 
 def rfm_summary(transactions: pd.DataFrame, calibration_end, holdout_end=None,
                 time_unit: str = "W", first_purchase_cutoff=None) -> pd.DataFrame:
-    """Frequency, recency, T and mean repeat spend per customer (same-day purchases merged).
+    """Frequency, recency, T and mean repeat spend per customer (same-day purchases merged);
+    :func:`rfm_from_days` of the :func:`purchase_days`.
 
     ``calibration_end`` and ``holdout_end`` are exclusive timestamps (midnight after the last
     day). Only customers with a first purchase before ``calibration_end`` (and before
@@ -54,6 +62,14 @@ def rfm_summary(transactions: pd.DataFrame, calibration_end, holdout_end=None,
     ``monetary_value_holdout`` (their mean value, 0 without purchases) and
     ``duration_holdout``. Indexed by customer_id.
     """
+    return rfm_from_days(purchase_days(transactions), calibration_end, holdout_end, time_unit,
+                         first_purchase_cutoff)
+
+
+def rfm_from_days(days: pd.DataFrame, calibration_end, holdout_end=None,
+                  time_unit: str = "W", first_purchase_cutoff=None) -> pd.DataFrame:
+    """:func:`rfm_summary` from :func:`purchase_days` (compute those once for several
+    summaries of the same transactions)."""
     if time_unit not in UNITS:
         raise ValueError(f"rfm_summary: time_unit must be one of {sorted(UNITS)}, "
                          f"not {time_unit!r}")
@@ -61,7 +77,6 @@ def rfm_summary(transactions: pd.DataFrame, calibration_end, holdout_end=None,
     cal_end = pd.Timestamp(calibration_end)
     cutoff = cal_end if first_purchase_cutoff is None else min(pd.Timestamp(first_purchase_cutoff),
                                                                cal_end)
-    days = purchase_days(transactions)
     first = days.groupby("customer_id", observed=True)["day"].transform("min")
     cal = days[(days["day"] < cal_end) & (first < cutoff)]
     if cal.empty:
