@@ -180,12 +180,13 @@ def test_top_tier_profit_share_hand_made():
 def test_top_tier_profit_share_interval_covers_the_truth():
     """Superpopulation: 5% top customers with lognormal profit of mean 20, the rest mean 1;
     true share = 0.05 * 20 / (0.05 * 20 + 0.95 * 1). The bootstrap interval should cover it
-    in about 95% of simulated companies (at least 34 of 40 allows for simulation noise)."""
+    in about 95% of simulated companies: at least 180 of 200 (with 40 companies, this seed
+    gave 34 covered, right at the old bound of 34, so a change of resampler tipped it)."""
     rng = np.random.default_rng(7)
     sigma = 1.0
     truth = 0.05 * 20 / (0.05 * 20 + 0.95)
     covered = 0
-    for _ in range(40):
+    for _ in range(200):
         top = rng.random(2000) < 0.05
         mean = np.where(top, 20.0, 1.0)
         profit = rng.lognormal(np.log(mean) - sigma**2 / 2, sigma)
@@ -193,7 +194,7 @@ def test_top_tier_profit_share_interval_covers_the_truth():
                                            seed=int(rng.integers(1e9)))
         assert e.low <= e.value <= e.high
         covered += e.covers(truth)
-    assert covered >= 34
+    assert covered >= 180
 
 
 @pytest.fixture(scope="module")

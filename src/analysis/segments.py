@@ -27,6 +27,7 @@ import pandas as pd
 from statsmodels.stats.proportion import proportion_confint
 
 from analysis import plots
+from analysis.concentration import bootstrap_counts
 from analysis.config import SECTION_DEFAULTS_DIR
 from analysis.results import Estimate
 
@@ -260,9 +261,10 @@ def top_tier_profit_share(profit: pd.Series, top: pd.Series, replicates: int,
     value = float(p[t].sum() / p.sum())
     if replicates <= 0:
         return Estimate(value, n=n, method="share of profit (census, no interval)", unit="share")
-    rng = np.random.default_rng(seed)
-    counts = rng.multinomial(n, np.full(n, 1 / n), size=replicates).astype(float)
-    draws = (counts @ (p * t)) / (counts @ p)
+    # the concentration bootstrap's resamples, in chunks (one multinomial matrix of all
+    # replicates took 5.7 s and 0.6 GB for 200 replicates of 350,000 customers; this 0.6 s)
+    draws = np.concatenate([(counts @ (p * t)) / (counts @ p)
+                            for counts in bootstrap_counts(n, replicates, seed)])
     low, high = np.nanpercentile(draws, [2.5, 97.5])
     return Estimate(value, float(low), float(high), n=n, unit="share",
                     method=f"share of profit, customer bootstrap ({replicates} resamples, "
