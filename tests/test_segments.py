@@ -179,9 +179,10 @@ def test_top_tier_profit_share_hand_made():
 
 def test_top_tier_profit_share_interval_covers_the_truth():
     """Superpopulation: 5% top customers with lognormal profit of mean 20, the rest mean 1;
-    true share = 0.05 * 20 / (0.05 * 20 + 0.95 * 1). The bootstrap interval should cover it
-    in about 95% of simulated companies: at least 180 of 200 (with 40 companies, this seed
-    gave 34 covered, right at the old bound of 34, so a change of resampler tipped it)."""
+    true share = 0.05 * 20 / (0.05 * 20 + 0.95 * 1). The 95% percentile interval covers it
+    in about 93% of simulated companies (1,500 simulations; the heavy tail of about 100 top
+    customers makes it a little short): at least 172 of 200, four standard deviations below
+    the expected 186. (With 40 companies this seed sat right at the old bound, 34 of 40.)"""
     rng = np.random.default_rng(7)
     sigma = 1.0
     truth = 0.05 * 20 / (0.05 * 20 + 0.95)
@@ -194,7 +195,7 @@ def test_top_tier_profit_share_interval_covers_the_truth():
                                            seed=int(rng.integers(1e9)))
         assert e.low <= e.value <= e.high
         covered += e.covers(truth)
-    assert covered >= 180
+    assert covered >= 172
 
 
 @pytest.fixture(scope="module")
