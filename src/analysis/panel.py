@@ -90,6 +90,7 @@ def panel_sql(engine: FeatureEngine, n_periods: int) -> str:
                    "AS promo_sales", "count(promotion) AS promo_known"]
     tx_select = ", ".join(f"t.{c}" for c in ("customer_id", "timestamp", "revenue", "is_return",
                                             "cost", "category", "promotion") if c in tx_cols)
+    # the period's own values, carried through the window pass as they are
     window_cols = [w.rsplit(" AS ", 1)[1] for w in window
                    if not w.endswith(("first_sale", "last_sale"))]
     ctes = [
@@ -139,7 +140,8 @@ def panel_sql(engine: FeatureEngine, n_periods: int) -> str:
     if "interactions" in engine.tables:
         ctes += _interaction_ctes("service_cost" in engine.tables["interactions"].columns)
         sources += ["ia_per", "rs"]
-        running += ["service_cost", "complaints", "sum(contacts) OVER w::BIGINT AS contacts_total",
+        window_cols += ["service_cost", "complaints"]
+        running += ["sum(contacts) OVER w::BIGINT AS contacts_total",
                     "sum(complaint_count) OVER w::BIGINT AS complaints_total",
                     "sum(referrals) OVER w::BIGINT AS referrals_made",
                     "last_value(rs_last IGNORE NULLS) OVER w AS rs_last"]
