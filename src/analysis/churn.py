@@ -133,6 +133,7 @@ def landmark_frame(transactions: pd.DataFrame, customers: pd.DataFrame | None,
               AND t.timestamp < l.first_purchase + INTERVAL {int(landmark_days)} DAY
             GROUP BY t.customer_id)
         SELECT * FROM life JOIN early USING (customer_id)
+        ORDER BY customer_id
     """).df()
     con.close()
     landmark = frame["first_purchase"] + pd.Timedelta(days=landmark_days)
