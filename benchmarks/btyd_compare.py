@@ -26,8 +26,8 @@ def best_of(fit) -> tuple[float, object]:
 
 
 def ours(csv_out: str | None = None) -> dict:
-    from analysis import btyd
-    from analysis.sources import load_cdnow
+    from analysis.analyses import clv as btyd
+    from analysis.data.sources import load_cdnow
 
     summary = btyd.rfm_summary(load_cdnow("master").transactions, "1997-10-01")
     if csv_out:

@@ -31,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 WORK = HERE / "work"
 sys.path.insert(0, str(HERE.parent / "src"))
 
-from analysis import demo  # noqa: E402
+from analysis.data import demo  # noqa: E402
 
 DEFAULT_SIZES = (100_000, 1_000_000, 10_000_000)
 DEFAULT_STEPS = ("load", "features_duckdb", "features_pandas", "pack", "analysis_concentration",

@@ -33,7 +33,7 @@ def config_for(folder: Path) -> Path:
 
 
 def features_duckdb(folder: Path, period: str) -> dict:
-    from analysis.context import open_period
+    from analysis.engine.context import open_period
 
     ctx = open_period(config_for(folder), period)
     engine = ctx.engine  # tables loaded into DuckDB; the feature cache is bypassed
@@ -44,7 +44,7 @@ def features_duckdb(folder: Path, period: str) -> dict:
 
 def features_pandas(folder: Path, period: str) -> dict:
     """The core of the same features (history + 12-month window) with pandas groupby."""
-    from analysis.context import open_period
+    from analysis.engine.context import open_period
 
     ctx = open_period(config_for(folder), period)
     start, end = ctx.window(12)
@@ -79,7 +79,7 @@ def features_pandas(folder: Path, period: str) -> dict:
 
 
 def load(folder: Path, period: str) -> dict:
-    from analysis.sources import load_data
+    from analysis.data.sources import load_data
 
     data = load_data(config_for(folder))
     return {"rows": len(data.transactions)}
@@ -112,7 +112,7 @@ def pack(folder: Path, period: str) -> dict:
     import shutil
     import threading
 
-    from analysis.report import build_pack
+    from analysis.report.pack import build_pack
 
     reports = WORK / f"reports_{folder.name}"
     cache = WORK / f"cache_{folder.name}"
@@ -139,7 +139,7 @@ def _context(folder: Path, period: str):
     """A context with a warm feature cache (the pack step's cache), as notebooks see it."""
     import os
 
-    from analysis.context import open_period
+    from analysis.engine.context import open_period
 
     os.environ["ANALYSIS_CACHE_DIR"] = str(WORK / f"cache_{folder.name}")
     ctx = open_period(config_for(folder), period)
@@ -156,7 +156,7 @@ def _timed(build) -> dict:
 def analysis_concentration(folder: Path, period: str) -> dict:
     import pandas as pd
 
-    from analysis import concentration
+    from analysis.analyses import concentration
 
     ctx = _context(folder, period)
     start, end = ctx.window(12)
@@ -167,10 +167,10 @@ def analysis_concentration(folder: Path, period: str) -> dict:
 
 
 REPORTS = {  # step name -> (module, function); each takes the context
-    "analysis_satisfaction": ("analysis.satisfaction_claims", "satisfaction_report"),
-    "analysis_churn": ("analysis.churn", "churn_report"),
-    "analysis_clv": ("analysis.btyd", "value_report"),
-    "analysis_segments": ("analysis.segments", "segment_report"),
+    "analysis_satisfaction": ("analysis.analyses.satisfaction", "satisfaction_report"),
+    "analysis_churn": ("analysis.analyses.churn", "churn_report"),
+    "analysis_clv": ("analysis.analyses.clv", "value_report"),
+    "analysis_segments": ("analysis.analyses.segments", "segment_report"),
 }
 
 
@@ -191,7 +191,7 @@ def bootstrap(folder: Path, period: str) -> dict:
     chunked count draws vs a plain loop (resample, sort, same statistics)."""
     import numpy as np
 
-    from analysis.concentration import _run_statistics, concentration
+    from analysis.analyses.concentration.shares import _run_statistics, concentration
 
     ctx = _context(folder, period)
     values = ctx.features(*ctx.window(12)).query("orders > 0")["revenue"].to_numpy(float)

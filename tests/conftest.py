@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis import demo
+from analysis.data import demo
 
 SMALL_DEMO_CUSTOMERS = 1500
 

@@ -7,14 +7,16 @@ import pandas as pd
 import pytest
 from scipy.optimize import approx_fprime
 
-from analysis import btyd
-from analysis.sources import load_cdnow
+from analysis.analyses import clv as btyd
+from analysis.analyses.clv.btyd import _columns
+from analysis.data.sources import load_cdnow
+from analysis.engine.rfm import rfm_summary
 
 
 @pytest.fixture(scope="module")
 def cdnow():
     data = load_cdnow("sample")
-    return btyd.rfm_summary(data.transactions, "1997-10-01", "1998-07-01")
+    return rfm_summary(data.transactions, "1997-10-01", "1998-07-01")
 
 
 def test_cdnow_summary_matches_the_published_data_set(cdnow):
@@ -58,7 +60,7 @@ def test_holdout_forecast_tracks_the_actual_purchases(cdnow):
     model = btyd.fit_bgnbd(cdnow)
     table = btyd.calibration_table(model, cdnow)
     assert (table["expected"] - table["actual"]).abs().max() < 0.5
-    total = btyd.bgnbd_expected(model.params.to_numpy(), 39.0, *btyd._columns(cdnow)).sum()
+    total = btyd.bgnbd_expected(model.params.to_numpy(), 39.0, *_columns(cdnow)).sum()
     # FHL (2005, fig. 4) show the BG/NBD a little under the actual holdout purchases
     assert total == pytest.approx(cdnow["frequency_holdout"].sum(), rel=0.15)
 
@@ -105,9 +107,9 @@ def test_edge_cases_one_purchase_zero_T_and_huge_frequency():
 def test_weights_give_the_same_likelihood_as_repeated_rows(cdnow):
     rows, weights = btyd.compress(cdnow, ["frequency", "recency", "T"])
     params = np.array([0.3, 4.0, 0.8, 2.4])
-    x, t_x, T = btyd._columns(cdnow)
+    x, t_x, T = _columns(cdnow)
     full = btyd.bgnbd_loglik_terms(params, x, t_x, T).sum()
-    rx, rt, rT = btyd._columns(rows)
+    rx, rt, rT = _columns(rows)
     assert weights @ btyd.bgnbd_loglik_terms(params, rx, rt, rT) == pytest.approx(full)
     assert len(rows) < len(cdnow)
 
@@ -143,7 +145,7 @@ def test_rfm_summary_merges_same_day_purchases():
         "timestamp": pd.to_datetime(["2020-01-01 09:00", "2020-01-01 17:00", "2020-01-15 12:00",
                                      "2020-02-05 08:00", "2020-01-10 10:00"]),
         "revenue": [10.0, 5.0, 20.0, 7.0, 3.0], "is_return": False})
-    s = btyd.rfm_summary(tx, "2020-02-01", "2020-03-01", time_unit="D")
+    s = rfm_summary(tx, "2020-02-01", "2020-03-01", time_unit="D")
     a = s.loc["a"]
     assert a["frequency"] == 1 and a["recency"] == 14 and a["T"] == 30
     assert a["monetary_value"] == 20.0 and a["frequency_holdout"] == 1

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from analysis import churn
-from analysis.results import Estimate, Verdict, to_jsonable
+from analysis.analyses import churn
+from analysis.core.results import Estimate, Verdict, to_jsonable
 
 
 def simulated_landmark(n: int = 4000, seed: int = 1) -> tuple[pd.DataFrame, dict]:
@@ -98,7 +98,7 @@ def test_auc_matches_mann_whitney():
 
 @pytest.fixture(scope="module")
 def demo_6000(tmp_path_factory):
-    from analysis import demo
+    from analysis.data import demo
     from conftest import write_demo_config
 
     folder = tmp_path_factory.mktemp("demo6000")
@@ -107,7 +107,7 @@ def demo_6000(tmp_path_factory):
 
 
 def test_report_on_demo_recovers_the_referral_effect(demo_6000):
-    from analysis.context import open_period
+    from analysis.engine.context import open_period
 
     ctx = open_period(demo_6000)
     truth = math.exp(ctx.truth["dropout"]["log_hr"]["referral"])
@@ -243,7 +243,7 @@ def test_classifier_target_counts_absent_months_as_no_orders():
 def test_classifier_frame_same_on_full_and_filtered_panel(small_demo_config):
     """Dropping customers who neither bought nor were active leaves the lapse frame as it
     was on the full customer x month panel."""
-    from analysis.context import open_period
+    from analysis.engine.context import open_period
 
     ctx = open_period(small_demo_config, "2026-10")
     full = pd.concat([ctx.engine.features(p.start, p.end).assign(month=p.label)

@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 from scipy import integrate, stats
 
-from analysis import btyd
-from analysis.context import open_period
-from analysis.results import to_jsonable
+from analysis.analyses import clv as btyd
+from analysis.analyses.clv.btyd import _columns
+from analysis.core.results import to_jsonable
+from analysis.engine.context import open_period
 
 BG_TRUTH = (0.5, 6.0, 1.2, 3.0)
 PARETO_TRUTH = (0.6, 8.0, 0.8, 12.0)
@@ -121,7 +122,7 @@ def test_predictions_match_simulated_customers(name, truth, sim, request):
     alive_now = death > T
     assert btyd.p_alive(model, summary).sum() == pytest.approx(alive_now.sum(), rel=0.03)
     rows, weights = btyd.compress(summary, ["frequency", "recency", "T"])
-    retention = btyd.base_retention(np.array(truth), name, 52.0, *btyd._columns(rows), weights)
+    retention = btyd.base_retention(np.array(truth), name, 52.0, *_columns(rows), weights)
     assert retention == pytest.approx((death[alive_now] > T[alive_now] + 52).mean(), abs=0.02)
 
 

@@ -8,10 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analysis import concentration as c
-from analysis import demo
-from analysis.concentration_tail import fit_tail
-from analysis.results import Verdict
+from analysis.analyses import concentration as c
+from analysis.analyses.concentration.shares import _run_statistics
+from analysis.analyses.concentration.tail import fit_tail
+from analysis.core.results import Verdict
+from analysis.data import demo
 
 values = st.lists(st.one_of(st.just(0.0), st.floats(1e-3, 1e6)), min_size=2,
                   max_size=60).filter(lambda v: sum(v) > 0)
@@ -123,8 +124,8 @@ def test_statistics_of_counts_equal_those_of_the_expanded_sorted_resample(v, see
         if resample.sum() <= 0:
             continue
         nonneg = bool((resample >= 0).all())
-        runs = c._run_statistics(row, v_desc, fractions, with_gini=nonneg)
-        expanded = c._run_statistics(np.ones(len(resample)), resample, fractions,
+        runs = _run_statistics(row, v_desc, fractions, with_gini=nonneg)
+        expanded = _run_statistics(np.ones(len(resample)), resample, fractions,
                                      with_gini=nonneg)
         np.testing.assert_allclose(runs.shares, expanded.shares, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(runs.customers, expanded.customers, rtol=1e-9, atol=1e-12)
@@ -183,7 +184,7 @@ def test_core_customers_tiers_and_trend():
 
 
 def test_demo_concentration_matches_its_ground_truth(small_demo_config):
-    from analysis.context import open_period
+    from analysis.engine.context import open_period
 
     ctx = open_period(small_demo_config)
     start, end = ctx.window(12)

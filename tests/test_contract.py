@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analysis.contract import ContractError, Formats, Rules, conform
+from analysis.data.contract import ContractError, Formats, Rules
+from analysis.data.validation import conform
 
 
 def transactions(**overrides) -> pd.DataFrame:

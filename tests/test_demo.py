@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import demo
-from analysis.context import open_period
+from analysis.data import demo
+from analysis.engine.context import open_period
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from analysis.contract import conform
-from analysis.features import FeatureEngine
+from analysis.data.validation import conform
+from analysis.engine.features import FeatureEngine
 
 START, END = pd.Timestamp("2026-02-01"), pd.Timestamp("2026-03-01")
 
@@ -112,7 +112,7 @@ def test_without_interactions_service_columns_are_unknown():
 
 
 def test_duckdb_memory_limit_can_be_set(monkeypatch):
-    from analysis.features import duckdb_backend
+    from analysis.engine.features import duckdb_backend
 
     monkeypatch.setenv("ANALYSIS_DUCKDB_MEMORY", "1GB")
     limit = duckdb_backend().con.sql("SELECT current_setting('memory_limit')").fetchone()[0]

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analysis.kpis import (
+from analysis.analyses.kpis import (
     compare_kpis,
     kpi_trend,
     mean_estimate,
@@ -14,7 +14,7 @@ from analysis.kpis import (
     top_share,
     top_share_estimate,
 )
-from analysis.results import to_jsonable
+from analysis.core.results import to_jsonable
 
 
 def hand_frame() -> pd.DataFrame:
@@ -155,7 +155,7 @@ def test_kpi_trend_per_month():
 
 
 def test_strategies_table_is_formatted_for_leadership():
-    from analysis.summary import strategies_table
+    from analysis.report.summary import strategies_table
 
     sections = {"segments": {"extra": {"strategies": [
         {"segment": "loyal customers", "customers": 6007, "revenue": 5335062.16,
@@ -173,7 +173,7 @@ def test_percent_axis_labels_stay_distinct_on_a_narrow_range():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from analysis.plots import percent_axis
+    from analysis.core.plots import percent_axis
 
     fig, ax = plt.subplots()
     ax.plot([0, 1, 2], [0.052, 0.064, 0.058])
@@ -187,8 +187,8 @@ def test_percent_axis_labels_stay_distinct_on_a_narrow_range():
 def test_kpi_trend_same_on_full_and_filtered_panel(small_demo_config):
     """The panel keeps buyers and customers active at the start or end of each month: every
     KPI of the trend is computed from those rows alone."""
-    from analysis.context import open_period
-    from analysis.kpis import kpi_trend_for_context
+    from analysis.analyses.kpis import kpi_trend_for_context
+    from analysis.engine.context import open_period
 
     ctx = open_period(small_demo_config, "2026-10")
     full = pd.concat([ctx.features(p.start, p.end).assign(month=p.label)

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from statsmodels.stats.multitest import multipletests
 
-from analysis.multitest import holm
+from analysis.core.multitest import holm
 
 
 def test_hand_made_holm():

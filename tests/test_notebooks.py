@@ -10,7 +10,7 @@ import nbformat
 import papermill as pm
 import pytest
 
-from analysis.report import NOTEBOOK_DIR, dependencies, list_notebooks
+from analysis.report.pack import NOTEBOOK_DIR, dependencies, list_notebooks
 
 NOTEBOOKS = list_notebooks(NOTEBOOK_DIR)
 

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analysis.context import open_period
-from analysis.contract import conform
-from analysis.features import FeatureEngine
-from analysis.panel import build_panel
-from analysis.periods import periods_between
+from analysis.data.periods import periods_between
+from analysis.data.validation import conform
+from analysis.engine.context import open_period
+from analysis.engine.features import FeatureEngine
+from analysis.engine.panel import build_panel
 from test_features import tiny_company
 
 
@@ -117,7 +117,7 @@ def _build_slowly(path: str, log: str) -> int:
     import time
     from pathlib import Path
 
-    from analysis.context import read_or_build
+    from analysis.engine.context import read_or_build
 
     def build() -> pd.DataFrame:
         with open(log, "a") as f:

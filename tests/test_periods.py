@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from analysis.periods import (
+from analysis.data.periods import (
     calibration_holdout,
     last_complete_period,
     parse_period,

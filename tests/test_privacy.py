@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from analysis import privacy
-from analysis.privacy import drop_pii, pseudonymise, pseudonymise_frame, resolve_salt
+from analysis.data import privacy
+from analysis.data.privacy import drop_pii, pseudonymise, pseudonymise_frame, resolve_salt
 
 SALT = "test-salt"
 

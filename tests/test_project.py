@@ -11,7 +11,7 @@ import pandas as pd
 import yaml
 
 from analysis.cli import main
-from analysis.sources import PROJECT_ROOT
+from analysis.core.paths import PROJECT_ROOT
 
 
 def _name(spec: str) -> str:

@@ -13,8 +13,7 @@ import nbformat
 import pytest
 from pypdf import PdfReader
 
-from analysis.render import external_resources
-from analysis.report import (
+from analysis.report.pack import (
     NOTEBOOK_DIR,
     ReportError,
     build_pack,
@@ -25,6 +24,7 @@ from analysis.report import (
     run_order,
     validate_period,
 )
+from analysis.report.render import external_resources
 
 PACK_FILES = ("analyst.html", "leadership.html", "leadership.pdf", "results.json",
               "run_info.json", "ledger.csv", "notebooks/01_data_quality.ipynb",
@@ -139,7 +139,7 @@ def test_bad_data_stop_the_pack_with_every_contract_problem(small_demo_config, t
     """The data are validated in a process of their own; its error arrives intact."""
     import pandas as pd
 
-    from analysis.contract import ContractError
+    from analysis.data.contract import ContractError
     from conftest import write_demo_config
 
     source = small_demo_config.parent / "data"
@@ -206,7 +206,7 @@ def test_run_order_refuses_cyclic_dependencies(tmp_path):
         run_order(sorted(tmp_path.glob("*.ipynb")))
 
 def test_limit_threads_sets_pools_and_keeps_a_user_limit(monkeypatch):
-    from analysis.report import THREAD_VARIABLES, limit_threads
+    from analysis.report.pack import THREAD_VARIABLES, limit_threads
 
     for name in THREAD_VARIABLES:
         monkeypatch.delenv(name, raising=False)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analysis.rfm import rfm_summary
+from analysis.engine.rfm import rfm_summary
 
 
 def _tx(rows):
@@ -102,7 +102,7 @@ def test_properties_on_random_ledgers(rows):
                           st.integers(0, 23), st.floats(-50.0, 500.0)), min_size=1, max_size=60))
 def test_purchase_days_equal_a_plain_groupby(rows):
     """Sales summed per customer and day, sorted by customer and day; returns left out."""
-    from analysis.rfm import purchase_days
+    from analysis.engine.rfm import purchase_days
 
     start = pd.Timestamp("2022-01-01")
     tx = _tx([(c, start + pd.Timedelta(days=d, hours=h), v) for c, d, h, v in rows])

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import satisfaction as sat
-from analysis import satisfaction_claims as sc
-from analysis.contract import Scale
-from analysis.results import Verdict
+from analysis.analyses import satisfaction as sat
+from analysis.analyses import satisfaction as sc
+from analysis.core.results import Verdict
+from analysis.data.contract import Scale
 
 CSAT = Scale("csat5", 1, 5, 5)
 
@@ -50,7 +50,7 @@ def test_repurchase_risk_ratio_on_a_hand_made_table():
 
 @pytest.fixture(scope="module")
 def demo_ctx(small_demo_config):
-    from analysis.context import open_period
+    from analysis.engine.context import open_period
 
     return open_period(small_demo_config)
 
@@ -214,7 +214,7 @@ def test_care_followups_lists_active_open_cases_first():
 def test_claims_serialise_to_json(demo_ctx, tmp_path):
     import json
 
-    from analysis.results import to_jsonable, write_section
+    from analysis.core.results import to_jsonable, write_section
 
     report = sc.satisfaction_report(demo_ctx)
     json.dumps(to_jsonable(list(report.claims)))
@@ -279,7 +279,7 @@ def test_spikes_draw_one_stem_per_value():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from analysis.plots import spikes
+    from analysis.core.plots import spikes
 
     _, ax = plt.subplots()
     (line,) = spikes(ax, pd.Series([0.5, 0.0, 2.0]))

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analysis import segments
-from analysis.config import SECTION_DEFAULTS_DIR
+from analysis.analyses import segments
+from analysis.data.config import SECTION_DEFAULTS_DIR
 
 DEFAULTS = tomllib.loads((SECTION_DEFAULTS_DIR / "segments.default.toml").read_text())["segments"]
 KNOWN = ["revenue", "profit", "orders", "gross_margin", "tenure_days", "categories_total",
@@ -200,7 +200,7 @@ def test_top_tier_profit_share_interval_covers_the_truth():
 
 @pytest.fixture(scope="module")
 def demo_report(small_demo_config):
-    from analysis.context import open_period
+    from analysis.engine.context import open_period
 
     ctx = open_period(small_demo_config)
     return ctx, segments.segment_report(ctx, seed=3)
@@ -272,7 +272,7 @@ def test_segment_report_tables_are_consistent(demo_report):
 
 
 def test_hand_offs_are_merged_by_customer_id(demo_report, small_demo_config):
-    from analysis.context import open_period
+    from analysis.engine.context import open_period
 
     ctx, _ = demo_report
     ids = ctx.features()["customer_id"]
@@ -288,7 +288,7 @@ def test_hand_offs_are_merged_by_customer_id(demo_report, small_demo_config):
 
 
 def test_export_is_pseudonymised(demo_report, tmp_path):
-    from analysis.exports import write_export
+    from analysis.report.exports import write_export
 
     ctx, report = demo_report
     path = write_export(report.customers, tmp_path, "customer_segments", ctx.settings)

@@ -6,9 +6,10 @@ import duckdb
 import pandas as pd
 import pytest
 
-from analysis.config import load_settings
-from analysis.contract import ContractError
-from analysis.sources import PROJECT_ROOT, load_cdnow, load_data
+from analysis.core.paths import PROJECT_ROOT
+from analysis.data.config import load_settings
+from analysis.data.contract import ContractError
+from analysis.data.sources import load_cdnow, load_data
 
 EXPORT = pd.DataFrame({
     "Beleg": ["1", "2", "3"],
@@ -119,8 +120,8 @@ def test_cdnow_sample_and_master_load_through_the_contract():
 def test_cached_load_equals_a_fresh_load_and_follows_file_changes(small_demo_config, tmp_path):
     import os
 
-    from analysis.config import load_settings
-    from analysis.context import load_cached, source_fingerprint, tables_hash
+    from analysis.data.config import load_settings
+    from analysis.engine.context import load_cached, source_fingerprint, tables_hash
 
     settings = load_settings(small_demo_config)
     fresh = load_data(settings)
@@ -143,8 +144,8 @@ def test_tables_hash_follows_the_content_not_the_layout(small_demo_config):
 
     import pyarrow as pa
 
-    from analysis.config import load_settings
-    from analysis.context import tables_hash
+    from analysis.data.config import load_settings
+    from analysis.engine.context import tables_hash
 
     data = load_data(load_settings(small_demo_config))
     base = tables_hash(data)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from analysis import demo
-from analysis.contract import ContractError
+from analysis.data import demo
+from analysis.data.contract import ContractError
 
 DESCRIPTION = """Customer-value lab: test the folk laws of customer management on your own data.
 
@@ -75,9 +75,9 @@ def _add_validate(sub) -> None:
 
 
 def _run_validate(args) -> int:
-    from analysis.config import load_settings
-    from analysis.context import ensure_demo_data, resolve_config
-    from analysis.sources import load_data
+    from analysis.data.config import load_settings
+    from analysis.data.sources import load_data
+    from analysis.engine.context import ensure_demo_data, resolve_config
 
     try:
         settings = load_settings(resolve_config(args.config))
@@ -102,7 +102,7 @@ def _run_validate(args) -> int:
 
 def _add_report(sub) -> None:
     try:
-        from analysis.report import register_cli
+        from analysis.report.pack import register_cli
     except ImportError as error:  # the report module is optional until installed
         message = str(error)
         p = sub.add_parser("report", help=f"report pack (unavailable: {message})")

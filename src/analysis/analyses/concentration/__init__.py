@@ -1,0 +1,60 @@
+"""How concentrated revenue and profit are: the 80/20 rule (C1), the whale curve (C2), small
+customers' cost (C6) and the Pareto tail.
+
+The notebooks import the package
+(``from analysis.analyses import concentration``): every public name of its
+modules is available here.
+"""
+
+from analysis.analyses.concentration.claims import (
+    FOLK_TOLERANCE,
+    claim_c1,
+    claim_c2,
+    claim_c6,
+    concentration_share,
+)
+from analysis.analyses.concentration.report import (
+    ConcentrationReport,
+    concentration_report,
+    plot_lorenz,
+    plot_share_by_window,
+    plot_tail,
+    plot_whale,
+    profit_missing_reason,
+    service_missing_reason,
+)
+from analysis.analyses.concentration.shares import (
+    CHUNK_CELLS,
+    MIN_CUSTOMERS,
+    PROFIT_FRACTIONS,
+    TOP_FRACTIONS,
+    Concentration,
+    RunStatistics,
+    bootstrap_counts,
+    chunk_rows,
+    concentration,
+    customers_for_share,
+    gini,
+    implied_top_share,
+    lorenz_curve,
+    pareto_top_share,
+    top_shares,
+)
+from analysis.analyses.concentration.tail import (
+    EXACT_8020_INDEX,
+    MIN_TAIL,
+    TailFit,
+    choose_xmin,
+    fit_tail,
+    gof_pvalue,
+    vuong_vs_lognormal,
+)
+from analysis.analyses.concentration.whale import (
+    SizeBands,
+    WhaleCurve,
+    core_customers,
+    core_summary,
+    share_by_window,
+    size_bands,
+    whale_curve,
+)

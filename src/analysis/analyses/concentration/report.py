@@ -1,0 +1,187 @@
+"""The concentration section in one call, and its figures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from analysis.analyses.concentration.claims import claim_c1, claim_c2, claim_c6
+from analysis.analyses.concentration.shares import (
+    PROFIT_FRACTIONS,
+    TOP_FRACTIONS,
+    Concentration,
+    _as_values,
+    concentration,
+    lorenz_curve,
+)
+from analysis.analyses.concentration.tail import EXACT_8020_INDEX, fit_tail
+from analysis.analyses.concentration.whale import (
+    SizeBands,
+    WhaleCurve,
+    core_customers,
+    share_by_window,
+    size_bands,
+    whale_curve,
+)
+from analysis.core import plots
+from analysis.core.results import ClaimResult, Estimate
+
+# -- figures --------------------------------------------------------------------------------
+
+
+def plot_lorenz(values, conc: Concentration, ax=None):
+    if ax is None:
+        _, ax = plots.new_figure()
+    curve = lorenz_curve(values)
+    ax.plot(curve["customers"], curve["value"], label=f"{conc.measure} (Lorenz curve)")
+    ax.plot([0, 1], [0, 1], color=plots.NEUTRAL, linestyle=":", label="perfect equality")
+    ax.scatter([0.8], [0.2], color=plots.HIGHLIGHT, zorder=3, label="exact 80/20")
+    share = conc.shares.get(0.2)
+    gini_text = f"; Gini {conc.gini.value:.2f}" if conc.gini else ""
+    plots.finding(ax, f"The top 20% of customers bring {share.value:.0%} of {conc.measure}",
+                  f"n={conc.n:,} customers{gini_text}; smallest customers on the left")
+    plots.percent_axis(ax, "x")
+    plots.percent_axis(ax, "y")
+    ax.set_xlabel("share of customers (smallest first)")
+    ax.set_ylabel(f"share of {conc.measure}")
+    ax.legend(loc="upper left")
+    return ax
+
+
+def plot_whale(whale: WhaleCurve, ax=None):
+    if ax is None:
+        _, ax = plots.new_figure()
+    ax.plot(whale.curve["customers"], whale.curve["profit"])
+    ax.axhline(1.0, color=plots.NEUTRAL, linestyle=":")
+    ax.scatter([whale.peak_at], [whale.peak], color=plots.HIGHLIGHT, zorder=3)
+    ax.annotate(f"peak {whale.peak:.0%}", (whale.peak_at, whale.peak), textcoords="offset points",
+                xytext=(5, 5))
+    plots.finding(ax, f"Profit peaks at {whale.peak:.0%} of the total before loss-making "
+                      "customers pull it back",
+                  f"n={whale.n:,}; {whale.unprofitable_share.value:.0%} of customers lose money")
+    plots.percent_axis(ax, "x")
+    plots.percent_axis(ax, "y")
+    ax.set_xlabel("share of customers (most profitable first)")
+    ax.set_ylabel("cumulative share of total profit")
+    return ax
+
+
+def plot_share_by_window(table: pd.DataFrame, ax=None):
+    if ax is None:
+        _, ax = plots.new_figure()
+    err = [table["share"] - table["low"], table["high"] - table["share"]]
+    ax.errorbar(table["months"].astype(str), table["share"], yerr=err, marker="o", capsize=4)
+    ax.axhline(0.8, color=plots.HIGHLIGHT, linestyle="--", label="claimed 80%")
+    if len(table):
+        first, last = table.iloc[0], table.iloc[-1]
+        title = (f"Measured over {int(first['months'])} month(s) the top 20% hold "
+                 f"{first['share']:.0%}; over {int(last['months'])} months {last['share']:.0%}")
+    else:
+        title = "Not enough customers to compare windows"
+    plots.finding(ax, title, "the same measure over trailing windows of 1 to 12 months")
+    plots.percent_axis(ax)
+    ax.set_xlabel("window length (months)")
+    ax.set_ylabel("share of the top 20%")
+    ax.legend()
+    return ax
+
+
+def plot_tail(values, fit, ax=None):
+    """Log-log complementary CDF with the fitted Pareto tail."""
+    if ax is None:
+        _, ax = plots.new_figure()
+    x = np.sort(_as_values(values, "values"))
+    x = x[x >= 0.01]
+    ccdf = 1 - np.arange(len(x)) / len(x)
+    ax.loglog(x, ccdf, marker=".", linestyle="none", markersize=2, alpha=0.5, label="customers")
+    if fit is not None and fit.xmin is not None:
+        grid = np.geomspace(fit.xmin, x.max(), 50)
+        tail_share = fit.n_tail / len(x)
+        ax.loglog(grid, tail_share * (grid / fit.xmin) ** (-fit.index.value), color=plots.HIGHLIGHT,
+                  label=f"Pareto tail, index {fit.index.value:.2f}")
+        title = (f"Above {plots.fmt_money(fit.xmin)} spend falls off with Pareto index "
+                 f"{fit.index.value:.2f} (exact 80/20 needs {EXACT_8020_INDEX:.2f})")
+    else:
+        title = "No Pareto tail could be fitted"
+    plots.finding(ax, title, "share of customers spending at least x, log-log scale")
+    ax.set_xlabel("value per customer")
+    ax.set_ylabel("share of customers with at least this value")
+    ax.legend()
+    return ax
+
+
+# -- the section in one call ------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ConcentrationReport:
+    """Everything the concentration section shows, for one window ending at the period end."""
+
+    window_months: int
+    revenue: Concentration
+    profit: Concentration | None
+    whale: WhaleCurve | None
+    bands: SizeBands | None
+    tail: object  # concentration_tail.TailFit
+    by_window: pd.DataFrame
+    core: pd.DataFrame
+    claims: tuple[ClaimResult, ...]
+    profit_reason: str | None
+
+    def headlines(self) -> dict[str, Estimate]:
+        out = {"top20_revenue_share": self.revenue.shares[0.2],
+               "revenue_gini": self.revenue.gini,
+               "customers_for_80pct_revenue": self.revenue.customers_for_80}
+        if self.profit is not None:
+            out["top20_profit_share"] = self.profit.shares[0.2]
+            out["customers_for_80pct_profit"] = self.profit.customers_for_80
+        if self.whale is not None:
+            out["unprofitable_customers"] = self.whale.unprofitable_share
+        if self.tail.index.value is not None:
+            out["pareto_tail_index"] = self.tail.index
+        return {k: v for k, v in out.items() if v is not None}
+
+
+def profit_missing_reason(features: pd.DataFrame) -> str | None:
+    if "profit" not in features or features["profit"].isna().any():
+        return "cost of goods is not supplied, so profit per customer is unknown"
+    if features["profit"].sum() <= 0:
+        return "total profit in the window is not positive"
+    return None
+
+
+def service_missing_reason(features: pd.DataFrame) -> str | None:
+    if "service_cost" not in features or features["service_cost"].isna().all():
+        return "service costs are not recorded (no interactions table with service_cost)"
+    return None
+
+
+def concentration_report(features: pd.DataFrame, previous: pd.DataFrame | None,
+                         windows: Mapping[int, pd.DataFrame], window_months: int = 12,
+                         replicates: int = 1000, gof_replicates: int = 100,
+                         seed: int = 0) -> ConcentrationReport:
+    """The 80/20 section: shares with intervals, whale curve, size bands, tail, windows, core."""
+    buyers = features[features["orders"] > 0]
+    if len(buyers) < 2:
+        raise ValueError(f"concentration: only {len(buyers)} customers bought in the window")
+    revenue = concentration(buyers["revenue"].clip(lower=0), "revenue", TOP_FRACTIONS,
+                            replicates, seed)
+    reason = profit_missing_reason(buyers)
+    profit = whale = None
+    if reason is None:
+        profit = concentration(buyers["profit"], "profit", PROFIT_FRACTIONS, replicates, seed)
+        whale = whale_curve(buyers["profit"])
+    service_reason = reason or service_missing_reason(buyers)
+    bands = size_bands(buyers) if service_reason is None else None
+    tail = fit_tail(buyers["revenue"], gof_replicates, seed=seed)
+    measure = "profit" if profit is not None else "revenue"
+    by_window = share_by_window(windows, measure, max(200, replicates // 4), seed)
+    core = core_customers(buyers, previous, by=measure)
+    claims = (claim_c1(profit, reason), claim_c2(whale, profit, reason),
+              claim_c6(bands, service_reason))
+    return ConcentrationReport(window_months, revenue, profit, whale, bands, tail, by_window,
+                               core, claims, reason)

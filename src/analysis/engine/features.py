@@ -1,0 +1,282 @@
+"""Customer features per window, computed in the engine (Ibis over DuckDB by default).
+
+The aggregation runs as Ibis expressions, so the same code runs on DuckDB
+(embedded default), a warehouse or Spark: pass any Ibis backend to
+:class:`FeatureEngine`. Only one row per customer comes back to pandas, where
+the cheap derived columns (ratios, flags) are added.
+
+Column meanings are documented in ``docs/INTERFACES.md``; window columns use
+[start, end), history columns everything before ``end``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import ibis
+import numpy as np
+import pandas as pd
+from ibis import _
+
+from analysis.data.contract import CustomerData
+from analysis.data.periods import last_complete_month
+
+SECONDS_PER_DAY = 86400.0
+
+WINDOW_ZERO = ("orders", "revenue", "gross_sales", "returns_value", "promo_sales", "categories",
+               "complaints")
+
+
+class FeatureEngine:
+    """Holds the contract tables inside an Ibis backend and builds feature tables from them."""
+
+    def __init__(self, data: CustomerData, backend=None, churn_days: int = 180):
+        self.data = data
+        self.churn_days = churn_days
+        self.con = backend if backend is not None else duckdb_backend()
+        self.tables = {}
+        for name in ("transactions", "customers", "surveys", "interactions"):
+            frame = getattr(data, name)
+            if frame is not None:
+                self.tables[name] = self.con.create_table(f"contract_{name}", _for_engine(frame),
+                                                          overwrite=True)
+        self.data_start, self.data_end = data.time_span()
+
+    def features(self, start: pd.Timestamp, end: pd.Timestamp,
+                 coverage_end: pd.Timestamp | None = None) -> pd.DataFrame:
+        """One row per customer with a purchase before ``end``; see docs/INTERFACES.md.
+
+        ``coverage_end``: how far the data reach (exclusive); decides whether
+        ``repurchase_next`` is known. Default: the end of the last complete month.
+        """
+        start, end = pd.Timestamp(start), pd.Timestamp(end)
+        if start >= end:
+            raise ValueError(f"feature window start {start} must be before end {end}")
+        frame = self._history(start, end)
+        for part in (self._window(start, end), self._next_window(start, end),
+                     self._customers(), self._surveys(end), self._interactions(start, end)):
+            if part is not None:
+                frame = frame.merge(part, on="customer_id", how="left")
+        known = self.next_window_known(start, end, coverage_end)
+        frame = _derive(frame, start, end, known, self.churn_days, self.data)
+        return frame.sort_values("customer_id", kind="stable").reset_index(drop=True)
+
+    def next_window_known(self, start: pd.Timestamp, end: pd.Timestamp,
+                          coverage_end: pd.Timestamp | None = None) -> bool:
+        """Do the data (up to ``coverage_end``, default the end of the last complete month)
+        cover the window that follows [start, end), so ``repurchase_next`` is known?"""
+        coverage_end = (pd.Timestamp(coverage_end) if coverage_end is not None
+                        else last_complete_month(pd.Series([self.data_end])).end)
+        return _next_end(start, end) <= coverage_end
+
+    def _history(self, start, end) -> pd.DataFrame:
+        tx = self.tables["transactions"]
+        hist = tx.filter(_.timestamp < end, ~_.is_return)
+        agg = hist.group_by("customer_id").aggregate(
+            first_purchase=_.timestamp.min(),
+            last_purchase=_.timestamp.max(),
+            last_before_start=_.timestamp.max(where=_.timestamp < start),
+            orders_total=_.timestamp.date().nunique(),
+            categories_total=_.category.nunique() if "category" in tx.columns else ibis.null(),
+        )
+        return agg.to_pandas()
+
+    def _window(self, start, end) -> pd.DataFrame:
+        tx = self.tables["transactions"]
+        win = tx.filter(_.timestamp >= start, _.timestamp < end)
+        sale = ~win.is_return
+        metrics = {
+            "orders": win.timestamp.date().nunique(where=sale),
+            "revenue": win.revenue.sum(),
+            "gross_sales": win.revenue.sum(where=sale),
+            "returns_value": -win.revenue.sum(where=win.is_return),
+        }
+        if "cost" in tx.columns:
+            metrics["cogs"] = win.cost.sum()
+            metrics["cost_known"] = win.cost.count()
+            metrics["lines"] = win.revenue.count()
+        if "category" in tx.columns:
+            metrics["categories"] = win.category.nunique(where=sale)
+        if "promotion" in tx.columns:
+            metrics["promo_sales"] = win.revenue.sum(where=sale & win.promotion.fill_null(False))
+            metrics["promo_known"] = win.promotion.count()
+        return win.group_by("customer_id").aggregate(**metrics).to_pandas()
+
+    def _next_window(self, start, end) -> pd.DataFrame:
+        tx = self.tables["transactions"]
+        nxt = _next_end(start, end)
+        bought = tx.filter(_.timestamp >= end, _.timestamp < nxt, ~_.is_return)
+        out = bought.group_by("customer_id").aggregate(next_orders=_.timestamp.date().nunique())
+        return out.to_pandas()
+
+    def _customers(self) -> pd.DataFrame | None:
+        if "customers" not in self.tables:
+            return None
+        cols = [c for c in ("customer_id", "signup_date", "channel", "market_type", "region")
+                if c in self.tables["customers"].columns]
+        return self.tables["customers"].select(*cols).to_pandas()
+
+    def _surveys(self, end) -> pd.DataFrame | None:
+        if "surveys" not in self.tables:
+            return None
+        s = self.tables["surveys"].filter(_.survey_date < end)
+        metrics = {
+            "satisfaction_latest": s.score.argmax(s.survey_date),
+            "satisfaction_mean": s.score.mean(),
+            "surveys_total": s.score.count(),
+        }
+        if "would_recommend" in s.columns:
+            metrics["would_recommend"] = s.would_recommend.argmax(s.survey_date)
+        return s.group_by("customer_id").aggregate(**metrics).to_pandas()
+
+    def _interactions(self, start, end) -> pd.DataFrame | None:
+        if "interactions" not in self.tables:
+            return None
+        i = self.tables["interactions"].filter(_.opened_at < end)
+        in_window = i.opened_at >= start
+        complaint = i.type == "complaint"
+        resolved = i.resolved_at.notnull() & (i.resolved_at < end)
+        hours = (i.resolved_at.epoch_seconds() - i.opened_at.epoch_seconds()) / 3600.0
+        cost = i.service_cost if "service_cost" in i.columns else ibis.literal(0.0)
+        agg = i.group_by("customer_id").aggregate(
+            service_cost=cost.sum(where=in_window),
+            complaints=complaint.sum(where=in_window),
+            complaints_total=complaint.sum(),
+            unresolved_complaints=(complaint & ~resolved).sum(),
+            median_response_hours=hours.median(where=complaint & resolved),
+            contacts_total=i.count(),
+            referrals_made=(i.type == "referral").sum(),
+        )
+        return agg.to_pandas()
+
+
+#: share of physical memory an embedded DuckDB may use before it spills to disk
+DUCKDB_MEMORY_SHARE = 0.25
+
+
+def duckdb_backend():
+    """Embedded DuckDB limited to a quarter of physical memory (override with the
+    ANALYSIS_DUCKDB_MEMORY variable, e.g. "8GB"), spilling to a temporary folder beyond it.
+    DuckDB's own default, 80%, is too much when notebooks run side by side: at 10M lines
+    the panel query alone grew to 19 GB."""
+    import os
+    import tempfile
+
+    import psutil
+
+    limit = os.environ.get("ANALYSIS_DUCKDB_MEMORY") or \
+        f"{int(psutil.virtual_memory().total * DUCKDB_MEMORY_SHARE / 2**20)}MB"
+    spill = Path(tempfile.gettempdir()) / "analysis-duckdb-spill"
+    return ibis.duckdb.connect(memory_limit=limit, temp_directory=str(spill))
+
+
+def _for_engine(frame: pd.DataFrame) -> pd.DataFrame:
+    """Plain numpy-backed dtypes DuckDB reads quickly; timestamps at microsecond precision."""
+    out = {}
+    for col in frame.columns:
+        s = frame[col]
+        if pd.api.types.is_datetime64_any_dtype(s):
+            out[col] = s.astype("datetime64[us]")
+        elif pd.api.types.is_bool_dtype(s):
+            out[col] = s.astype("boolean")
+        else:
+            out[col] = s
+    return pd.DataFrame(out)
+
+
+def _next_end(start: pd.Timestamp, end: pd.Timestamp) -> pd.Timestamp:
+    """End of the window of the same length that follows [start, end)."""
+    months = (end.year - start.year) * 12 + end.month - start.month
+    if start.day == end.day == 1 and months > 0:
+        return end + pd.DateOffset(months=months)
+    return end + (end - start)
+
+
+def _days(later: pd.Series | pd.Timestamp, earlier: pd.Series | pd.Timestamp) -> pd.Series:
+    return (later - earlier) / pd.Timedelta(days=1)
+
+
+def _derive(frame, start, end, known, churn_days, data: CustomerData) -> pd.DataFrame:
+    """Ratios, flags and dtypes; ``start``, ``end`` and ``known`` (is the next window inside
+    the data?) are scalars for one window or per-row arrays for a panel."""
+    for col in WINDOW_ZERO:
+        if col in frame:
+            frame[col] = frame[col].fillna(0)
+    for col in ("first_purchase", "last_purchase", "last_before_start", "signup_date"):
+        if col in frame:
+            frame[col] = pd.to_datetime(frame[col]).astype("datetime64[ns]")
+    for col in ("channel", "market_type", "region"):
+        frame[col] = frame[col].astype("string") if col in frame else pd.NA
+        frame[col] = frame[col].astype("string")
+    frame["referred"] = (frame["channel"] == "referral").astype("boolean")
+    if "signup_date" in frame:
+        frame["signup_date"] = frame["signup_date"].fillna(frame["first_purchase"])
+        frame["signup_date"] = frame[["signup_date", "first_purchase"]].min(axis=1)
+    else:
+        frame["signup_date"] = frame["first_purchase"]
+    frame["orders_total"] = frame["orders_total"].astype(int)
+    frame["frequency"] = frame["orders_total"] - 1
+    frame["recency_days"] = _days(frame["last_purchase"], frame["first_purchase"])
+    frame["T_days"] = _days(end, frame["first_purchase"])
+    frame["tenure_days"] = _days(end, frame["signup_date"])
+    frame["days_since_last"] = _days(end, frame["last_purchase"])
+    frame["orders"] = frame["orders"].astype(int)
+    if "cogs" in frame:
+        complete = frame["cost_known"].fillna(0) == frame["lines"].fillna(0)
+        frame["cogs"] = frame["cogs"].fillna(0).where(complete)
+        frame = frame.drop(columns=["cost_known", "lines"])
+    else:
+        frame["cogs"] = np.nan
+    frame["gross_margin"] = frame["revenue"] - frame["cogs"]
+    if data.interactions is not None:
+        for col in ("service_cost", "complaints", "complaints_total", "unresolved_complaints",
+                    "contacts_total", "referrals_made"):
+            frame[col] = pd.to_numeric(frame[col]).fillna(0)
+        for col in ("complaints", "complaints_total", "unresolved_complaints", "contacts_total",
+                    "referrals_made"):
+            frame[col] = frame[col].astype(int)
+    else:
+        for col in ("service_cost", "complaints", "complaints_total", "unresolved_complaints",
+                    "contacts_total", "referrals_made", "median_response_hours"):
+            frame[col] = np.nan
+    frame["profit"] = frame["gross_margin"] - frame["service_cost"].fillna(0)
+    if "categories" in frame:
+        frame["categories"] = frame["categories"].astype(int)
+        frame["categories_total"] = frame["categories_total"].astype(int)
+    else:
+        frame["categories"] = np.nan
+        frame["categories_total"] = np.nan
+    if "promo_sales" in frame:
+        frame["promo_share"] = (frame["promo_sales"] / frame["gross_sales"]).where(
+            frame["gross_sales"] > 0)
+        frame = frame.drop(columns=["promo_sales", "promo_known"])
+    else:
+        frame["promo_share"] = np.nan
+    frame["return_rate"] = (frame["returns_value"] / frame["gross_sales"]).where(
+        frame["gross_sales"] > 0)
+    frame["avg_order_value"] = (frame["revenue"] / frame["orders"]).where(frame["orders"] > 0)
+    _satisfaction(frame, data)
+    active_at_start = _days(start, frame["last_before_start"]) <= churn_days
+    frame["active"] = frame["days_since_last"] <= churn_days
+    frame["active_at_start"] = active_at_start.fillna(False)
+    frame["churned"] = frame["active_at_start"] & ~frame["active"]
+    frame["new"] = frame["first_purchase"] >= start
+    nxt = (frame.pop("next_orders").fillna(0) > 0).astype("boolean")
+    frame["repurchase_next"] = nxt.where(pd.Series(known, index=frame.index), pd.NA)
+    frame = frame.drop(columns=["last_before_start"])
+    return frame
+
+
+def _satisfaction(frame: pd.DataFrame, data: CustomerData) -> None:
+    if data.surveys is None:
+        for col in ("satisfaction_latest", "satisfaction_mean", "would_recommend"):
+            frame[col] = np.nan
+        frame["surveys_total"] = 0
+        frame["top_box"] = pd.array([pd.NA] * len(frame), dtype="boolean")
+        return
+    if "would_recommend" not in frame:
+        frame["would_recommend"] = np.nan
+    frame["surveys_total"] = frame["surveys_total"].fillna(0).astype(int)
+    top = data.satisfaction_scale.top_box
+    frame["top_box"] = (frame["satisfaction_latest"] >= top).astype("boolean").where(
+        frame["satisfaction_latest"].notna(), pd.NA)
