@@ -19,8 +19,6 @@ from analysis.analyses.churn.classifier import (
     plot_calibration,
 )
 from analysis.analyses.churn.rates import (
-    CLAIMED_BAND,
-    NULL_BAND,
     annualise,
     churn_rate,
     claim_c11,

@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-from analysis.core.results import ClaimResult, Estimate, Verdict
-
-CLAIMED_BAND = (0.05, 0.30)
-NULL_BAND = (0.9, 1 / 0.9)  # hazard ratios this close to 1 count as "no difference"
+from analysis.analyses.claims import rule
+from analysis.core.results import ClaimResult, Estimate
+from analysis.core.verdicts import ClaimRule, answer
 
 
 def _require(frame: pd.DataFrame, columns: Sequence[str], where: str, fix: str) -> None:
@@ -45,20 +44,15 @@ def annualise(monthly: Estimate) -> Estimate:
                     monthly.method + ", annualised as 1-(1-m)^12", unit="share")
 
 
-def claim_c11(annual: Estimate, churn_days: int) -> ClaimResult:
-    """Churn of 5-30% a year: supported if the interval lies inside the band."""
+def claim_c11(annual: Estimate, churn_days: int,
+              rules: Mapping[str, ClaimRule] | None = None) -> ClaimResult:
+    """Churn of 5-30% a year: the share of customers lost in twelve months against the band."""
+    c11 = rule("C11", rules)
     if annual.value is None:
-        return ClaimResult.not_testable("C11", "no customer was active a year before the period "
-                                        "end")
-    low_band, high_band = CLAIMED_BAND
-    if low_band <= annual.low and annual.high <= high_band:
-        verdict, words = Verdict.SUPPORTED, "inside"
-    elif annual.high < low_band or annual.low > high_band:
-        verdict, words = Verdict.NOT_SUPPORTED, ("below" if annual.high < low_band else "above")
-    else:
-        verdict, words = Verdict.INCONCLUSIVE, "on the edge of"
-    return ClaimResult.from_estimate(
-        "C11", annual, verdict,
+        return ClaimResult.not_testable(
+            "C11", "no customer was active a year before the period end", reading=c11.reading,
+            quantity=c11.quantity)
+    return answer(
+        c11, annual,
         f"{annual.value:.0%} of customers active a year ago have since stopped buying for "
-        f"{churn_days}+ days: {words} the claimed 5-30% band.",
-        claimed="annual churn of 5-30%", details={"churn_days": churn_days})
+        f"{churn_days}+ days (claim: 5-30%).", details={"churn_days": churn_days})
