@@ -124,10 +124,15 @@ def test_cached_load_equals_a_fresh_load_and_follows_file_changes(small_demo_con
     from analysis.engine.context import load_cached, source_fingerprint, tables_hash
 
     settings = load_settings(small_demo_config)
-    fresh = load_data(settings)
+    full = load_data(settings)
+    fresh = full.without_pii()   # the cache keeps only what the analyses need
+    assert {"name", "email"} <= set(full.customers.columns)
     _, first_hash = load_cached(settings, tmp_path)
     cached, cached_hash = load_cached(settings, tmp_path)
     assert first_hash == cached_hash == tables_hash(fresh)
+    assert not {"name", "email"} & set(cached.customers.columns)
+    stored = pd.concat([pd.read_parquet(p) for p in tmp_path.glob("data_*/customers.parquet")])
+    assert not {"name", "email"} & set(stored.columns)
     for name in ("transactions", "customers", "surveys", "interactions"):
         pd.testing.assert_frame_equal(getattr(cached, name), getattr(fresh, name))
     assert cached.ledger.rows == fresh.ledger.rows and cached.ledger.reconciles
