@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.data.contract import TABLES
+
 SAMPLE_ROWS = 5_000
 
 #: role -> normalised column names (lower case, letters and digits only), best first
@@ -217,6 +219,7 @@ def draft_config(paths: Sequence[str | Path], output: str | Path | None = None) 
               "relative to this config file")
     others = [p for p in profiles if p is not main]
     names = {id(p): _slug(p.path.stem) for p in others}
+    names = {k: f"{v}_file" if v in TABLES else v for k, v in names.items()}
     for p in others:
         draft.add()
         draft.add(f"[files.{names[id(p)]}]", f"{p.rows:,} rows; columns: "
@@ -347,9 +350,10 @@ def _money_join(main, others, names, order):
     for other in others:
         if order not in other.columns or other.unique(order):
             continue
-        money = other.role("revenue") or other.role("unit_price")
+        freight = other.role("freight")
+        money = (other.role("revenue", [freight] if freight else [])
+                 or other.role("unit_price", [freight] if freight else []))
         if money:
-            freight = other.role("freight")
             total = f"{_ref(money)} + coalesce({_ref(freight)}, 0)" if freight else _ref(money)
             name = names[id(other)]
             return ([f'file = "{name}"', f'on = "{order}"',
@@ -364,8 +368,9 @@ def _cancellation_marker(main: FileProfile, order: str | None, quantity: str | N
     if not order:
         return None
     ids = main.frame[order].dropna().astype(str)
-    prefixed = ids.str.match(r"^[A-Za-z]\d")
-    if not prefixed.any() or prefixed.mean() > 0.5:
+    prefixed = ids.str.fullmatch(r"[A-Za-z]\d+")
+    plain = ids.str.fullmatch(r"\d+")
+    if not prefixed.any() or prefixed.mean() > 0.5 or not (prefixed | plain).all():
         return None
     letter = ids[prefixed].str[0].mode().iloc[0]
     negative = ""
