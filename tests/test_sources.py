@@ -94,7 +94,7 @@ def test_mapping_errors_name_the_problem(tmp_path):
     bad = config(tmp_path, {"kind": "csv", "path": str(tmp_path)},
                  {"transactions": {"file": "sales.csv"}})
     bad["mapping"] = {"transactions": {"customer": "Kunde"}}
-    with pytest.raises(ValueError, match="not one of the contract columns.*did you mean .customer_id"):
+    with pytest.raises(ValueError, match="not one of the contract columns.*customer_id"):
         load_data(load_settings(bad))
     unmapped = config(tmp_path, {"kind": "csv", "path": str(tmp_path)},
                       {"transactions": {"file": "sales.csv"}})

@@ -392,6 +392,12 @@ def _describe(error: Mapping[str, Any]) -> str:
         message = str(error["msg"]).removeprefix("Value error, ")
         return f"{key}: {message}" if loc else message
     shown = _plain(value)
+    if kind in ("model_type", "dict_type"):
+        table = ".".join(p for p in loc if not p.isdigit())
+        return f"{key} = {shown}: must be a table of keys ([{table}] on a line of its own, " \
+            "then key = value lines)"
+    if kind == "list_type":
+        return f"{key} = {shown}: must be a list, e.g. [\"a\", \"b\"]"
     return f"{key} = {shown}: {error['msg'].lower()}"
 
 

@@ -242,10 +242,11 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.table}" + (f" ({self.source})" if self.source else "")
-        return (
-            f"- {where}, column '{self.column}': {self.issue} in {self.count:,} row(s); "
-            f"e.g. {self.examples}.\n  Fix: {self.fix}"
-        )
+        column = f", column '{self.column}'" if self.column != "-" else ""
+        shown = "" if self.examples in ("", "-") else f"; {self.examples}"
+        if self.count:
+            shown = f" in {self.count:,} row(s); e.g. {self.examples}"
+        return f"- {where}{column}: {self.issue}{shown}.\n  Fix: {self.fix}"
 
 
 def plain(value: object) -> str:

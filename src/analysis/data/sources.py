@@ -45,7 +45,12 @@ from analysis.core.paths import PROJECT_ROOT
 from analysis.data.config import ENGINE_KINDS, ConfigError, Settings, load_settings
 from analysis.data.contract import TABLES, ContractError, CustomerData, Formats, Problem
 from analysis.data.ledger import MICROS, Ledger
-from analysis.data.validation import FILTER_COLUMN, SNAPSHOT_HELP, conform
+from analysis.data.validation import (
+    FILTER_COLUMN,
+    SNAPSHOT_HELP,
+    check_tables_present,
+    conform,
+)
 
 CDNOW_CONFIGS = {
     "master": PROJECT_ROOT / "config" / "cdnow.toml",
@@ -98,6 +103,7 @@ def read_tables(settings: Settings) -> Mapped:
     if not specs:
         raise ConfigError(f"config {settings.path}: no [tables....]; point "
                           "[tables.transactions] (or [tables.subscriptions]) at your export")
+    check_tables_present(set(specs), settings.business)
     kind = settings.raw["source"]["kind"]
     reader = (EngineReader(settings) if kind in ENGINE_KINDS and
               settings.raw["source"].get("path", settings.raw["source"].get("url"))
@@ -551,17 +557,19 @@ def _check_required(table: str, mapping: Mapping[str, Any], columns: list, origi
         return
     shown = ", ".join(map(str, columns[:20])) + (" ..." if len(columns) > 20 else "")
     snapshot = table == "transactions" and _looks_like_snapshot(columns)
+    if snapshot:
+        raise ContractError([Problem(
+            table, ", ".join(missing), "required columns are missing: the file has no "
+            "purchases", 0, f"{origin} has columns {shown}",
+            "this looks like a subscription snapshot (one row per customer with tenure and a "
+            "churn flag), not a list of purchases: map it onto [tables.subscriptions] (start "
+            "= as_of() - tenure months; end = as_of() when churned) and set business = "
+            f"'subscription'; {SNAPSHOT_HELP}", origin)])
     problems = []
     for name in missing:
-        if snapshot:
-            fix = ("this looks like a subscription snapshot (one row per customer with tenure "
-                   "and a churn flag), not a list of purchases: map it onto "
-                   "[tables.subscriptions] (start = as_of() - tenure months; end = as_of() "
-                   "when churned) and set business = 'subscription'; " + SNAPSHOT_HELP)
-        else:
-            guess = suggest_mapping(table, name, [str(c) for c in columns])
-            fix = (f"map it in [mapping.{table}]: {guess}" if guess else
-                   f"map your column in [mapping.{table}]: {name} = \"<your column>\"")
+        guess = suggest_mapping(table, name, [str(c) for c in columns])
+        fix = (f"map it in [mapping.{table}]: {guess}" if guess else
+               f"map your column in [mapping.{table}]: {name} = \"<your column>\"")
         problems.append(Problem(table, name, "required column is missing or not mapped",
                                 0, f"{origin} has columns {shown}", fix, origin))
     raise ContractError(problems)

@@ -428,8 +428,13 @@ def empty_table(table: str) -> pd.DataFrame:
 
 
 def _check_tables(tables: Mapping[str, pd.DataFrame | None], business: str) -> None:
-    have = [t for t in ACTIVITY_TABLES if tables.get(t) is not None]
-    if business == "subscription" and tables.get("subscriptions") is None:
+    check_tables_present({t for t, f in tables.items() if f is not None}, business)
+
+
+def check_tables_present(present, business: str) -> None:
+    """Transactions or subscriptions (or both); subscriptions for a subscription business."""
+    have = [t for t in ACTIVITY_TABLES if t in present]
+    if business == "subscription" and "subscriptions" not in present:
         raise ContractError([Problem(
             "subscriptions", "-", "table is missing for business = 'subscription'", 0, "-",
             "map your subscriptions (or a snapshot: one row per customer with tenure and a "
