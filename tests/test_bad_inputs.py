@@ -328,7 +328,7 @@ def test_a_snapshot_mapped_as_transactions_says_where_to_go(tmp_path):
     assert "subscription snapshot" in fix and "config/examples/subscription_snapshot.toml" in fix
     raw = write_config(tmp_path, file="snap.csv", mapping={"customer_id": "customerID"},
                        business="subscription")
-    with pytest.raises(ContractError, match="subscriptions.*missing.*subscription_snapshot"):
+    with pytest.raises(ContractError, match="(?s)subscriptions.*missing.*subscription_snapshot"):
         load(raw)
 
 
