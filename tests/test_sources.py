@@ -174,3 +174,25 @@ def test_tables_hash_follows_the_content_not_the_layout(small_demo_config):
     missing.loc[missing.index[5], "customer_id"] = pd.NA
     renamed = tx.rename(columns={"category": "kind"})
     assert len({base, variant(changed), variant(missing), variant(renamed)}) == 4
+
+
+def test_queries_over_files_need_no_database_file(tmp_path):
+    """kind = "duckdb" without a path, or any file kind: a table as a SQL query over the
+    configured files, in memory (the issue: a database file had to be created by hand)."""
+    EXPORT.to_csv(tmp_path / "sales.csv", index=False)
+    CUSTOMERS.to_csv(tmp_path / "kunden.csv", index=False)
+    for kind in ("duckdb", "csv"):
+        raw = {"name": "acme", "source": {"kind": kind, "path": str(tmp_path)} if kind == "csv"
+               else {"kind": kind},
+               "files": {"sales": {"file": str(tmp_path / "sales.csv")},
+                         "kunden": {"file": str(tmp_path / "kunden.csv")}},
+               "tables": {"transactions": {"query": "SELECT s.*, k.Herkunft FROM sales s "
+                                                    "JOIN kunden k USING (Kunde)"},
+                          "customers": {"file": str(tmp_path / "kunden.csv")}},
+               **MAPPING}
+        data = load_data(load_settings(raw))
+        check_acme(data)
+        sources = data.ledger.to_frame().query("step == 'source' and table == 'transactions'")
+        assert sources["reason"].tolist() == ["sales.csv (read by the query)",
+                                              "kunden.csv (read by the query)"]
+        assert not list(tmp_path.glob("*.duckdb"))

@@ -221,7 +221,7 @@ class ConfigSchema(_Strict):
         if clash:
             raise ValueError(f"[files] names {sorted(clash)} are contract table names; "
                              "give the files other names")
-        if self.source.kind in ENGINE_KINDS:
+        if self.source.kind in ENGINE_KINDS and (self.source.path or self.source.url):
             for table, spec in self.tables.items():
                 if spec.file:
                     raise ValueError(f"[tables.{table}] file = ... needs a file source; with "
