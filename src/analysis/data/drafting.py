@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.data.contract import TABLES
+from analysis.data.files import read_file
 
 SAMPLE_ROWS = 5_000
 
@@ -119,8 +120,6 @@ class FileProfile:
 
 
 def profile(path: Path) -> FileProfile:
-    from analysis.data.sources import read_file
-
     frame = read_file(path, {})
     return FileProfile(path, frame.head(SAMPLE_ROWS), len(frame))
 

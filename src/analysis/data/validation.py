@@ -90,7 +90,7 @@ def _text(raw: pd.Series, name: str) -> pd.Series:
         if len(finite) and bool((finite == np.floor(finite)).all()):
             return raw.map(lambda v: None if pd.isna(v) else str(int(v))).astype("string")
     text = raw.astype("string").str.strip()
-    if name.endswith("_id"):
+    if name.endswith("_id") and bool(text.str.endswith(".0").any()):   # cheap test first
         filled = text.dropna()
         whole = filled.str.fullmatch(r"-?\d+\.0+")
         if len(filled) and bool(whole.any()) and bool(
@@ -522,8 +522,9 @@ def _apply_transaction_rules(frame, rules, cutoff, ledger, source, problems) -> 
     is_return = (negative | flagged).astype("boolean")
     frame = frame.assign(is_return=is_return)
     returns = is_return.fillna(False).to_numpy(bool)
-    ledger.record_kept("transactions", frame[~returns], "revenue", "sales lines kept")
-    ledger.record_kept("transactions", frame[returns], "revenue",
+    revenue = frame[["revenue"]]   # only the column the ledger counts is cut in two
+    ledger.record_kept("transactions", revenue[~returns], "revenue", "sales lines kept")
+    ledger.record_kept("transactions", revenue[returns], "revenue",
                        "returns kept (negative lines, netted against sales)")
     return frame
 
