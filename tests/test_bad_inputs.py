@@ -191,17 +191,18 @@ def test_unchecked_values_are_now_errors(tmp_path):
 
 
 def test_survey_ids_mostly_unknown_is_an_error_a_few_are_counted(tmp_path):
-    surveys = pd.DataFrame({"order": ["o1", "o2", "o3", "o4"], "client": ["a", "b", "a", "zz"],
-                            "when": ["2026-01-09"] * 4, "score": ["4", "5", "3", "2"]})
+    surveys = pd.DataFrame({"order": [f"o{i}" for i in range(8)],
+                            "client": ["a", "b", "a", "zz", "c", "a", "b", "c"],
+                            "when": ["2026-01-09"] * 8, "score": ["4", "5", "3", "2"] * 2})
     surveys.to_csv(tmp_path / "s.csv", index=False)
     raw = write_config(tmp_path, GOOD, tables={"transactions": {"file": "sales.csv"},
                                                "surveys": {"file": "s.csv"}})
     raw["mapping"]["surveys"] = {"customer_id": "order", "survey_date": "when"}  # wrong key
     p = contract_problems(raw)[("surveys", "customer_id")]
-    assert "4 of 4 customer ids" in p.issue and "wrong key" in p.fix
+    assert "8 of 8 customer ids" in p.issue and "wrong key" in p.fix
     raw["mapping"]["surveys"] = {"customer_id": "client", "survey_date": "when"}
     data = load(raw)
-    assert len(data.surveys) == 3
+    assert len(data.surveys) == 7
     line = data.ledger.excluded().query("table == 'surveys'")
     assert line["reason"].tolist() == ["customer not in the transactions"]
     assert line["rows"].tolist() == [1] and data.ledger.reconciles

@@ -44,6 +44,7 @@ import pandas as pd
 from analysis.core.paths import PROJECT_ROOT
 from analysis.data.config import ENGINE_KINDS, ConfigError, Settings, load_settings
 from analysis.data.contract import TABLES, ContractError, CustomerData, Formats, Problem
+from analysis.data.drafting import suggest_mapping
 from analysis.data.files import READ_OPTIONS, SourceError, read_file
 from analysis.data.ledger import MICROS, Ledger
 from analysis.data.validation import (
@@ -373,8 +374,13 @@ def _select_list(table, mapping, columns, con, source, origin, main=None) -> lis
                 expr = column_ref(value)
             else:
                 expr = value
-                _check_expression(con, expr, source, f"[mapping.{table}] {name}", columns,
-                                  origin)
+                try:
+                    _check_expression(con, expr, source, f"[mapping.{table}] {name}", columns,
+                                      origin)
+                except SourceError as error:
+                    guess = suggest_mapping(table, name, [str(c) for c in columns])
+                    raise SourceError(f"{error}" + (f"; perhaps {guess}" if guess else "")) \
+                        from None
         elif name in columns:
             expr = column_ref(name)
         else:
@@ -449,8 +455,6 @@ def _rename(frame: pd.DataFrame, mapping: Mapping[str, str], table: str) -> pd.D
 def _check_required(table: str, mapping: Mapping[str, Any], columns: list, origin: str):
     """A required contract column that is neither mapped nor in the file: the file's own
     columns, the closest matches, and for a snapshot export where to go."""
-    from analysis.data.drafting import suggest_mapping
-
     missing = [c.name for c in TABLES[table]
                if c.required and c.name not in mapping and c.name not in columns]
     if not missing:

@@ -37,8 +37,10 @@ if TYPE_CHECKING:
 
 #: a boolean column a mapping's ``filter`` adds: rows where it is false are excluded
 FILTER_COLUMN = "__keep__"
-#: above this share of distinct unknown ids, a survey/interaction mapping is an error
+#: above this share of distinct unknown ids (and at least UNKNOWN_ID_MIN of them), a
+#: survey/interaction mapping is an error: it usually maps the wrong key
 UNKNOWN_ID_LIMIT = 0.5
+UNKNOWN_ID_MIN = 5
 SNAPSHOT_HELP = ("see config/examples/subscription_snapshot.toml and the section "
                  "'Subscriptions and snapshots' of data/README.md")
 #: checked in this order: the other tables need the customers of these
@@ -599,7 +601,7 @@ def _unknown_customers(table, frame, kept, known, rules, exclude, problems, sour
     distinct = ids[kept].nunique()
     distinct_unknown = ids[unknown].nunique()
     where = "the " + " or ".join(known_from)
-    if distinct_unknown > UNKNOWN_ID_LIMIT * distinct:
+    if distinct_unknown > UNKNOWN_ID_LIMIT * distinct and distinct_unknown >= UNKNOWN_ID_MIN:
         problems.append(_problem(
             table, "customer_id", f"{distinct_unknown:,} of {distinct:,} customer ids "
             f"({distinct_unknown / distinct:.0%}) do not appear in {where}", unknown, frame,
