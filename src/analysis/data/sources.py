@@ -444,12 +444,14 @@ def _fetch(relation, where: str) -> pd.DataFrame:
 def _rename(frame: pd.DataFrame, mapping: Mapping[str, str], table: str) -> pd.DataFrame:
     """The contract's columns of a file whose mapping names only its own columns."""
     known = [c.name for c in TABLES[table]]
-    columns = {}
-    for name in known:
-        source = mapping.get(name, name if name in frame.columns else None)
-        if source is not None:
-            columns[name] = frame[source]
-    return pd.DataFrame(columns, index=frame.index)
+    sources = {name: mapping.get(name, name if name in frame.columns else None)
+               for name in known}
+    sources = {name: source for name, source in sources.items() if source is not None}
+    if len(set(sources.values())) == len(sources):   # a rename: no copy of the columns
+        inverse = {source: name for name, source in sources.items()}
+        return frame[list(inverse)].rename(columns=inverse)
+    return pd.DataFrame({name: frame[source] for name, source in sources.items()},
+                        index=frame.index)
 
 
 def _check_required(table: str, mapping: Mapping[str, Any], columns: list, origin: str):

@@ -365,7 +365,7 @@ def conform(
 
     problems: list[Problem] = []
     out: dict[str, pd.DataFrame | None] = {}
-    known: set | None = None
+    known = None   # customer ids of the activity tables (an array)
     known_from: list[str] = []
     for table in ORDER:
         frame = tables.get(table)
@@ -401,8 +401,9 @@ def conform(
         frame = frame.reset_index(drop=True)
         out[table] = frame
         if table in ACTIVITY_TABLES:
-            ids = set(frame["customer_id"].dropna().unique())
-            known = ids if known is None else known | ids
+            ids = frame["customer_id"].dropna()   # kept as an array: isin on a Python set
+            known = ids.unique() if known is None else pd.concat(  # was 20x slower
+                [pd.Series(known, dtype="string"), ids.astype("string")]).unique()
             known_from.append(table)
     if problems:
         raise ContractError(problems)
@@ -533,6 +534,8 @@ def _apply_transaction_rules(frame, rules, cutoff, ledger, source, problems) -> 
 
 def _duplicates(frame, kept, rules, exclude, problems, source) -> None:
     ids = frame["transaction_id"]
+    if _all_distinct(ids):   # the usual case (then the kept ids are distinct too), fast
+        return
     dup = np.zeros(len(frame), dtype=bool)
     dup[kept] = ids[kept].duplicated(keep="first").to_numpy() & ids[kept].notna().to_numpy()
     if not dup.any():
@@ -549,6 +552,12 @@ def _duplicates(frame, kept, rules, exclude, problems, source) -> None:
         "out, and line ids are taken from the row order). Set rules.duplicate_transaction_ids"
         f" = 'exclude' only for lines exported twice: here it would drop {int(dup.sum()):,} "
         f"of {int(kept.sum()):,} lines ({share:.0%})", source))
+
+
+def _all_distinct(values: pd.Series) -> bool:
+    """No value twice, missing values aside (pandas' hash table: 0.13 s at 340,000 ids,
+    against 0.2 s for duplicated() and 0.5 s for Arrow's count_distinct)."""
+    return bool((values.dropna() if values.hasnans else values).is_unique)
 
 
 def _future(table, frame, kept, rules, cutoff, exclude, problems, source) -> None:
@@ -592,10 +601,24 @@ def _apply_table_rules(table, frame, rules, cutoff, known, ledger, source, probl
     return frame
 
 
+def _isin(values: pd.Series, known) -> np.ndarray:
+    """``values.isin(known)`` for text, in Arrow (pandas' isin on Arrow strings loops in
+    Python: 0.5 s for 90,000 survey and contact rows)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def arrow(x):
+        return pa.array(pd.Series(x, dtype="string").to_numpy(dtype=object, na_value=None),
+                        type=pa.large_string())
+
+    return pc.is_in(arrow(values), value_set=arrow(known)).to_numpy(zero_copy_only=False) \
+        .astype(bool)
+
+
 def _unknown_customers(table, frame, kept, known, rules, exclude, problems, source) -> None:
     known, known_from = known
     ids = frame["customer_id"]
-    unknown = (~ids.isin(known)).to_numpy(bool) & kept
+    unknown = ~_isin(ids, known) & kept
     if not unknown.any():
         return
     distinct = ids[kept].nunique()
