@@ -196,3 +196,24 @@ def test_queries_over_files_need_no_database_file(tmp_path):
         assert sources["reason"].tolist() == ["sales.csv (read by the query)",
                                               "kunden.csv (read by the query)"]
         assert not list(tmp_path.glob("*.duckdb"))
+
+
+def test_excel_works_offline_in_lookups_and_queries(tmp_path, monkeypatch):
+    """Excel files are read by python-calamine and registered in DuckDB: no extension is
+    downloaded, whether a table reads the file, looks values up in it or queries it."""
+    import duckdb
+
+    def no_extensions(*args, **kwargs):
+        raise AssertionError("an extension was requested")
+
+    monkeypatch.setattr(duckdb.DuckDBPyConnection, "install_extension", no_extensions)
+    with pd.ExcelWriter(tmp_path / "export.xlsx") as writer:
+        EXPORT.to_excel(writer, sheet_name="Sales", index=False)
+    CUSTOMERS.to_excel(tmp_path / "kunden.xlsx", index=False)
+    raw = {"name": "acme", "source": {"kind": "files", "path": str(tmp_path)},
+           "files": {"kunden": {"file": "kunden.xlsx"}},
+           "tables": {"transactions": {"file": "export.xlsx", "sheet": "Sales",
+                                       "join": [{"file": "kunden", "on": "Kunde"}]},
+                      "customers": {"query": "SELECT Kunde, Herkunft FROM kunden"}},
+           **MAPPING}
+    check_acme(load_data(load_settings(raw)))
