@@ -45,6 +45,27 @@ def test_init_drafts_a_config_for_line_items_that_validates_without_edits(tmp_pa
     assert code == 2   # an existing file is not overwritten without --force
 
 
+def test_init_reads_separators_date_format_and_cancel_words(tmp_path, capsys):
+    lines = ["Beleg;Kundennummer;Datum;Menge;Preis;Status"]
+    lines += [f"{1000 + i};K{i % 7};{1 + i % 28:02d}.{1 + i % 12:02d}.2025;{1 + i % 3};"
+              f"{['1.200,50', '99,90', '3,25'][i % 3]};{'storniert' if i % 9 == 0 else 'bezahlt'}"
+              for i in range(60)]
+    (tmp_path / "umsatz.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    draft = tmp_path / "de.toml"
+    assert cli(["init", tmp_path / "umsatz.csv", "-o", draft], capsys)[0] == 0
+    raw = tomllib.loads(draft.read_text())
+    assert raw["tables"]["transactions"]["sep"] == ";"
+    assert raw["formats"] == {"date_format": "%d.%m.%Y", "decimal": ",", "thousands": "."}
+    assert raw["rules"]["cancelled_values"] == ["storniert"]
+    assert raw["mapping"]["transactions"]["transaction_id"] == "Beleg"   # unique per line
+    assert raw["mapping"]["transactions"]["revenue"] == "Menge * Preis"
+    code, out, _ = cli(["validate", "--config", draft], capsys)
+    assert code == 0 and "cancelled order" in out
+    data = load_data(load_settings(draft))
+    revenue = data.transactions.set_index("transaction_id")["revenue"]
+    assert revenue["1001"] == 199.8 and revenue["1003"] == 1200.5 and "1000" not in revenue
+
+
 def test_init_proposes_lookups_for_a_folder_of_related_files(tmp_path, capsys):
     draft = tmp_path / "market.toml"
     assert cli(["init", FIXTURES / "marketplace", "-o", draft], capsys)[0] == 0

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.data.contract import TABLES
-from analysis.data.files import read_file
+from analysis.data.files import file_kind, read_file, sniff_separator
 
 SAMPLE_ROWS = 5_000
 
@@ -106,6 +106,14 @@ class FileProfile:
     path: Path
     frame: pd.DataFrame          # a sample of the rows
     rows: int
+    options: dict = dataclasses.field(default_factory=dict)   # how it was read (sep)
+
+    def entry(self, folder: Path) -> list[str]:
+        """The lines of its [tables....] or [files....] entry."""
+        lines = [f'file = "{self.path.relative_to(folder).as_posix()}"']
+        if "sep" in self.options:
+            lines.append(f"sep = {self.options['sep']!r}".replace("'\\t'", '"\\t"'))
+        return lines
 
     @property
     def columns(self) -> list[str]:
@@ -120,8 +128,13 @@ class FileProfile:
 
 
 def profile(path: Path) -> FileProfile:
-    frame = read_file(path, {})
-    return FileProfile(path, frame.head(SAMPLE_ROWS), len(frame))
+    options = {}
+    if file_kind(path, "csv") == "csv":
+        sep = sniff_separator(path)
+        if sep and sep != ",":
+            options["sep"] = sep
+    frame = read_file(path, options)
+    return FileProfile(path, frame.head(SAMPLE_ROWS), len(frame), options)
 
 
 def decimal_convention(frame: pd.DataFrame) -> tuple[str, str]:
@@ -201,9 +214,9 @@ def draft_config(paths: Sequence[str | Path], output: str | Path | None = None) 
     draft.add(comment="Check every line; `analysis validate --config THIS_FILE` says what "
               "does not fit. The mapping language: data/README.md.")
     draft.add(f'name = "{_slug(folder.name if len(files) > 1 else files[0].stem)}"')
-    draft.add('satisfaction_scale = "csat5"', "CHECK: csat5 (1-5) or nps10 (0-10) if you "
-              "map surveys")
     main = _choose_main(profiles)
+    if any(p.role("score") for p in profiles if p is not main):
+        draft.add('satisfaction_scale = "csat5"', "CHECK: csat5 (1-5) or nps10 (0-10)")
     snapshot = main.role("tenure") and main.role("churn")
     if snapshot:
         draft.add('business = "subscription"', "one row per customer with tenure: a snapshot")
@@ -223,7 +236,8 @@ def draft_config(paths: Sequence[str | Path], output: str | Path | None = None) 
         draft.add()
         draft.add(f"[files.{names[id(p)]}]", f"{p.rows:,} rows; columns: "
                   f"{', '.join(p.columns[:8])}{' ...' if len(p.columns) > 8 else ''}")
-        draft.add(f'file = "{p.path.relative_to(folder).as_posix()}"')
+        for line in p.entry(folder):
+            draft.add(line)
     if snapshot:
         _draft_snapshot(draft, main, folder)
     else:
@@ -270,7 +284,8 @@ def _draft_transactions(draft: Draft, main: FileProfile, others, names, folder):
     cols = main.columns
     draft.add()
     draft.add("[tables.transactions]", f"{main.rows:,} rows; columns: {', '.join(cols)}")
-    draft.add(f'file = "{main.path.relative_to(folder).as_posix()}"')
+    for line in main.entry(folder):
+        draft.add(line)
     mapping: list[tuple[str, str, str]] = []
     joins: list[list[str]] = []
     lookup = None
@@ -300,6 +315,8 @@ def _draft_transactions(draft: Draft, main: FileProfile, others, names, folder):
     line = main.role("line_id")
     if line and main.unique(line):
         mapping.append(("transaction_id", line, "unique per line"))
+    elif order and main.unique(order) and main.rows == len(main.frame):
+        mapping.append(("transaction_id", order, "unique on every line: the line id"))
     elif order:
         draft.undecided.append(f"{order} looks like an order/invoice number (several lines "
                                "per order), so it is not mapped as transaction_id; line ids "
@@ -415,6 +432,14 @@ def _draft_formats_and_rules(draft, main: FileProfile, date: str | None, mapping
         zero = int(((q * p) == 0).sum())
         if zero:
             rules.append(('zero_revenue = "exclude"', f"{zero:,} sampled lines are worth 0"))
+    status = dict((c, v) for c, v, _ in mapping).get("status")
+    if status in main.columns:
+        words = main.frame[status].dropna().astype(str).str.strip()
+        cancel = sorted({w for w in words.unique() if re.match(
+            r"(?i)(cancel|storn|annul|void|anul|refus)", w)})
+        if cancel:
+            rules.append((f"cancelled_values = {cancel!r}".replace("'", '"'),
+                          f"{status} values that mark a cancelled order: excluded, counted"))
     if rules:
         draft.add()
         draft.add("[rules]")
@@ -434,7 +459,8 @@ def _draft_surveys(draft, main: FileProfile, others, names, person) -> None:
             (c for c in other.columns if c != score and is_date_column(other.frame[c])), None)
         draft.add()
         draft.add("[tables.surveys]", f"ratings in {other.path.name}")
-        draft.add(f'file = "{other.path.name}"')
+        for line in other.entry(other.path.parent):
+            draft.add(line)
         customer = other.role("customer_id")
         if order and order in other.columns and not customer:
             draft.add()
@@ -473,7 +499,8 @@ def _draft_snapshot(draft, main: FileProfile, folder) -> None:
     draft.undecided.append("[periods] as_of: the date of the snapshot (start = as_of - tenure)")
     draft.add()
     draft.add("[tables.subscriptions]", f"{main.rows:,} rows; columns: {', '.join(cols)}")
-    draft.add(f'file = "{main.path.relative_to(folder).as_posix()}"')
+    for line in main.entry(folder):
+        draft.add(line)
     draft.add()
     draft.add("[mapping.subscriptions]")
     if customer:

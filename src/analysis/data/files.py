@@ -81,9 +81,29 @@ def _read_csv(path: Path, options: Mapping[str, Any]) -> pd.DataFrame:
                           "suffix (.xlsx, .parquet)")
     header = options.get("header", True)
     sep = options.get("sep") or ("\t" if path.suffix.lower() == ".tsv" else ",")
-    return pd.read_csv(path, sep=sep, header=0 if header else None, names=options.get("names"),
-                       dtype=str, keep_default_na=True,
-                       encoding=options.get("encoding") or "utf-8")
+    frame = pd.read_csv(path, sep=sep, header=0 if header else None, names=options.get("names"),
+                        dtype=str, keep_default_na=True,
+                        encoding=options.get("encoding") or "utf-8")
+    if not options.get("sep") and len(frame.columns) == 1:
+        guess = sniff_separator(path, options.get("encoding") or "utf-8")
+        if guess and guess != sep:
+            raise SourceError(f"file {path.name} reads as one column "
+                              f"({str(frame.columns[0])[:60]!r}): it seems to separate its "
+                              f"columns with {guess!r}; set sep = {guess!r} in its "
+                              "[tables....] or [files....] entry")
+    return frame
+
+
+def sniff_separator(path: Path, encoding: str = "utf-8") -> str | None:
+    """The column separator of a text file (csv.Sniffer on its first lines), if clear."""
+    import csv
+
+    with open(path, encoding=encoding, errors="replace") as handle:
+        head = "".join(handle.readline() for _ in range(20))
+    try:
+        return csv.Sniffer().sniff(head, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return None
 
 
 def _read_parquet(path: Path, options: Mapping[str, Any]) -> pd.DataFrame:
