@@ -63,3 +63,18 @@ def isolated_feature_cache(tmp_path_factory):
         os.environ.pop("ANALYSIS_CACHE_DIR", None)
     else:
         os.environ["ANALYSIS_CACHE_DIR"] = previous
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_pseudonym_keys(tmp_path_factory):
+    """Pseudonym keys the tests (and their kernels) create go to a temp folder, not to the
+    user's config folder (platformdirs reads XDG_CONFIG_HOME)."""
+    import os
+
+    previous = os.environ.get("XDG_CONFIG_HOME")
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("config_home"))
+    yield
+    if previous is None:
+        os.environ.pop("XDG_CONFIG_HOME", None)
+    else:
+        os.environ["XDG_CONFIG_HOME"] = previous
