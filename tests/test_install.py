@@ -274,3 +274,16 @@ def test_killing_the_report_leaves_no_process_and_the_old_pack(small_demo_config
     folder = ReportsFolder(reports)
     with folder.locked():
         assert len(folder.clean()) == 1, "the killed run's folder was not cleared away"
+
+
+def test_a_cache_folder_that_cannot_be_written_is_named(tmp_path, small_demo_config, capsys,
+                                                        monkeypatch):
+    folders = [f for f in unwritable_folders(tmp_path) if f.is_relative_to("/sys")]
+    if not folders:
+        pytest.skip("no read-only file system here")
+    monkeypatch.setenv("ANALYSIS_CACHE_DIR", str(folders[0]))
+    code = main(["report", "--period", PERIOD, "--config", str(small_demo_config),
+                 "--reports-dir", str(tmp_path / "r"), "--jobs", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and str(folders[0]) in err and "ANALYSIS_CACHE_DIR" in err
+    assert "Traceback" not in err

@@ -440,3 +440,40 @@ def test_failure_hints_and_messages():
     assert failures.hint_for("ValueError", "x") == failures.DEFAULT_HINT
     long = failures.short("\x1b[31m" + "x" * 2000)
     assert len(long) == failures.MESSAGE_LIMIT and "\x1b" not in long
+    assert failures.short("KeyError: 'jane.doe@example.com'") == "KeyError: '[e-mail address]'"
+
+
+def test_all_months_go_on_after_a_failure_and_list_what_failed(monkeypatch, capsys, tmp_path):
+    """--from/--to: a month that cannot be built does not stop the next one; the end of
+    the output lists the months and sections that failed; exit 2 (no pack for a month),
+    1 (sections failed), 0 (complete); --strict stops at the first failure."""
+    from analysis.cli import main
+    from analysis.report import pack as pack_module
+    from analysis.report.failures import FAILED, Failure
+
+    broken = Failure("04_churn.ipynb", "Churn", FAILED, "yerr negative", "try", "ValueError",
+                     cell=7)
+    built = []
+
+    def fake_build(period, *args, strict=False, **kwargs):
+        built.append(period)
+        if period == "2026-08":
+            raise ReportError("the data contract: 3 problems")
+        failures = (broken,) if period == "2026-09" else ()
+        return pack_module.Pack(period, tmp_path / period, (), 1.0, (), failures)
+
+    monkeypatch.setattr(pack_module, "build_pack", fake_build)
+    monkeypatch.setattr(pack_module, "requested_periods",
+                        lambda args: ["2026-08", "2026-09", "2026-10"])
+    command = ["report", "--from", "2026-08", "--to", "2026-10", "--reports-dir", str(tmp_path)]
+    assert main(command) == 2 and built == ["2026-08", "2026-09", "2026-10"]
+    err = capsys.readouterr().err
+    assert "2026-08  no pack: the data contract: 3 problems" in err
+    assert "2026-09  04_churn.ipynb: cell 7 failed with ValueError: yerr negative" in err
+    assert "2026-10" not in err.split("Not complete")[1]
+    built.clear()
+    assert main(command + ["--strict"]) == 2 and built == ["2026-08"]
+    monkeypatch.setattr(pack_module, "requested_periods", lambda args: ["2026-09", "2026-10"])
+    assert main(command) == 1
+    monkeypatch.setattr(pack_module, "requested_periods", lambda args: ["2026-10"])
+    assert main(command) == 0

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from analysis.data.privacy import mask_emails
+
 FAILURES_FILE = "failed_sections.json"
 FAILED, SKIPPED = "failed", "skipped"
 MESSAGE_LIMIT = 600
@@ -99,8 +101,9 @@ def hint_for(error: str, message: str) -> str:
 
 
 def short(message: str, limit: int = MESSAGE_LIMIT) -> str:
-    """The message without ANSI colours, cut to ``limit`` characters."""
-    message = re.sub(r"\x1b\[[0-9;]*m", "", str(message)).strip()
+    """The message without ANSI colours and e-mail addresses (a message may quote the
+    data), cut to ``limit`` characters."""
+    message = mask_emails(re.sub(r"\x1b\[[0-9;]*m", "", str(message))).strip()
     return message if len(message) <= limit else message[:limit - 1].rstrip() + "…"
 
 

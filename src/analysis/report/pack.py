@@ -59,6 +59,7 @@ from typing import Any
 from analysis.core.paths import PROJECT_ROOT
 from analysis.core.results import SCHEMA_VERSION, read_sections
 from analysis.data.periods import PERIOD_PATTERN
+from analysis.data.privacy import EMAIL
 from analysis.report import failures as failing
 from analysis.report.failures import FAILED, SKIPPED, Failure, ReportError
 from analysis.report.install import Build, ReportsFolder
@@ -73,8 +74,6 @@ PANEL = "panel"
 PANEL_TITLE = "the customer x month panel"
 INTERNAL_FILES = ("exports/churn_risk.parquet", "exports/customer_value.parquet",
                   failing.FAILURES_FILE)
-# starts only where a run of address characters starts: linear time on long base64 images
-EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+\.[\w.-]+")
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 REPORTS_DIR = PROJECT_ROOT / "reports"
 #: exit codes of ``analysis report``
@@ -392,7 +391,10 @@ def run_notebooks(notebooks: Sequence[Path], work: Path, parameters: dict[str, A
                     executor = own_processes.enter_context(own_process())
                 else:
                     executor = pool
-                running[start(name, executor)] = name
+                try:
+                    running[start(name, executor)] = name
+                except Exception as error:   # the pool is broken: a worker died
+                    record(name, failed_run(name, paths.get(name), error))
             if not running:
                 if started and not stop:
                     continue   # tasks were skipped: others may be ready now
@@ -409,12 +411,17 @@ def outcome(future: futures.Future, name: str, source: Path | None) -> NotebookR
     try:
         return future.result()
     except Exception as error:
-        if source is not None:
-            return NotebookRun(name, 0.0, failing.from_exception(source, error))
-        message = failing.short(f"the process building it stopped: {error}")
-        return NotebookRun(name, 0.0, Failure(
-            notebook=PANEL, title=PANEL_TITLE, status=FAILED, error=type(error).__name__,
-            message=message, hint=failing.hint_for(type(error).__name__, message)))
+        return failed_run(name, source, error)
+
+
+def failed_run(name: str, source: Path | None, error: Exception) -> NotebookRun:
+    """A task that could not run or whose process died; ``source`` None: the panel task."""
+    if source is not None:
+        return NotebookRun(name, 0.0, failing.from_exception(source, error))
+    message = failing.short(f"the process building it stopped: {error}")
+    return NotebookRun(name, 0.0, Failure(
+        notebook=PANEL, title=PANEL_TITLE, status=FAILED, error=type(error).__name__,
+        message=message, hint=failing.hint_for(type(error).__name__, message)))
 
 
 def replace_all(text: str, replacements: Mapping[str, str] | None) -> str:
@@ -596,8 +603,8 @@ def build_pack(period: str | None = None, config: str | Path = "config/demo.toml
             raise
     from analysis.report.index import build_index
 
+    files = tuple(sorted(str(p.relative_to(work)) for p in work.rglob("*") if p.is_file()))
     reports.install(build, after=lambda: build_index(reports.root))
-    files = tuple(sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file()))
     return Pack(period, target, tuple(runs), time.perf_counter() - started, files, failures)
 
 

@@ -12,6 +12,10 @@ launcher :mod:`analysis.report.kernel` calls it before ipykernel starts. So a ki
 report process takes the workers with it, and each worker's death takes its kernel.
 multiprocessing's resource tracker then sees the last holder of its pipe close and exits.
 
+Linux sends the signal when the *thread* that started the child exits: the pack starts its
+processes from the main thread of the report process and of each worker (papermill starts
+a kernel from the thread that runs the notebook), never from a short-lived thread.
+
 Elsewhere than Linux there is no parent-death signal; ipykernel's own parent poller (it
 exits within a second or so of its parent) is then the only safeguard for kernels.
 """
@@ -28,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 PR_SET_PDEATHSIG = 1
-#: a ``kernels/python3/kernel.json`` whose launcher dies with its parent; it shadows the
-#: default ``python3`` kernel for the processes of a pack (notebooks keep saying python3)
+#: holds ``kernels/python3/kernel.json``, whose launcher dies with its parent; it shadows
+#: the default ``python3`` kernel for the processes of a pack (notebooks keep saying python3)
 KERNELS_DIR = Path(__file__).resolve().parent / "jupyter"
 
 
