@@ -123,15 +123,6 @@ def validate_period(label: str) -> str:
     return label
 
 
-def inside(root: Path, *parts: str) -> Path:
-    """``root/parts`` resolved, refusing anything that escapes ``root``."""
-    root = root.resolve()
-    path = root.joinpath(*parts).resolve()
-    if path != root and root not in path.parents:
-        raise ReportError(f"{'/'.join(parts)!r} points outside {root}")
-    return path
-
-
 def list_notebooks(folder: Path = NOTEBOOK_DIR) -> list[Path]:
     """The pack's notebooks: ``NN_topic.ipynb`` in number order."""
     folder = Path(folder)
