@@ -122,7 +122,8 @@ def pack(folder: Path, period: str) -> dict:
     tracker = threading.Thread(target=_track_tree_memory, args=(stop, peak), daemon=True)
     tracker.start()
     try:
-        result = build_pack(period, config_for(folder), reports, progress=lambda _: None)
+        result = build_pack(period, config_for(folder), reports, progress=lambda _: None,
+                            strict=True)   # a pack with a failed section is not a timing
     finally:
         stop.set()
         tracker.join()

@@ -54,12 +54,15 @@ def small_demo_config(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session", autouse=True)
 def isolated_feature_cache(tmp_path_factory):
     """Feature caches of the tests (and of notebook kernels they start) go to a temp folder."""
-    import os
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ANALYSIS_CACHE_DIR", str(tmp_path_factory.mktemp("feature_cache")))
+        yield
 
-    previous = os.environ.get("ANALYSIS_CACHE_DIR")
-    os.environ["ANALYSIS_CACHE_DIR"] = str(tmp_path_factory.mktemp("feature_cache"))
-    yield
-    if previous is None:
-        os.environ.pop("ANALYSIS_CACHE_DIR", None)
-    else:
-        os.environ["ANALYSIS_CACHE_DIR"] = previous
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_pseudonym_keys(tmp_path_factory):
+    """Pseudonym keys the tests (and their kernels) create go to a temp folder, not to the
+    user's config folder (platformdirs reads XDG_CONFIG_HOME)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config_home")))
+        yield

@@ -1,5 +1,9 @@
 import hashlib
 import hmac
+import os
+import stat
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -53,14 +57,77 @@ def test_bad_salt_and_length_raise_clear_errors():
         pseudonymise(["a"], SALT, length=3)
 
 
-def test_salt_resolution_order(monkeypatch):
-    monkeypatch.delenv(privacy.SALT_ENV, raising=False)
-    raw = {"name": "acme", "privacy": {"salt": "from-config"}}
-    assert resolve_salt(raw) == "from-config"
-    assert resolve_salt({"name": "acme"}) == "customer-value-lab:acme"
-    monkeypatch.setenv(privacy.SALT_ENV, "from-env")
-    assert resolve_salt(raw) == "from-env"
-    assert pseudonymise(["a"]) == pseudonymise(["a"], "from-env")
+KEY = "0123456789abcdef-a-long-enough-key"
+
+
+def test_the_environment_variable_is_the_key(monkeypatch):
+    monkeypatch.setenv(privacy.KEY_ENV, KEY)
+    key = privacy.ensure_key({"name": "acme"})
+    assert key.secret == KEY and key.path is None and KEY not in repr(key)
+    assert pseudonymise(["a"]) == pseudonymise(["a"], KEY)
+    monkeypatch.setenv(privacy.KEY_ENV, "short")
+    with pytest.raises(ValueError, match="too short.*secrets.token_hex"):
+        resolve_salt({"name": "acme"})
+
+
+def test_a_key_file_is_made_once_private_and_random(monkeypatch, tmp_path):
+    """No configured key: a random key in the user's config folder, owner-only, the same
+    on every later call; another company gets another key."""
+    monkeypatch.delenv(privacy.KEY_ENV, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    first = privacy.ensure_key({"name": "Acme Ltd."})
+    assert first.created and first.path == tmp_path / "config" / "customer-value-lab" / \
+        "keys" / "Acme_Ltd.key"
+    assert stat.S_IMODE(first.path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(first.path.parent.stat().st_mode) == 0o700
+    assert len(first.secret) == 64 and int(first.secret, 16)
+    again = privacy.ensure_key({"name": "Acme Ltd."})
+    assert again.secret == first.secret and not again.created
+    assert privacy.ensure_key({"name": "other"}).secret != first.secret
+    assert "customer-value-lab:" not in first.secret and "Acme" not in first.secret
+
+
+def test_key_file_from_the_config_relative_to_it(monkeypatch, tmp_path):
+    from analysis.data.config import load_settings
+
+    monkeypatch.delenv(privacy.KEY_ENV, raising=False)
+    config = tmp_path / "acme.toml"
+    config.write_text('name = "acme"\n[source]\nkind = "csv"\npath = "."\n'
+                      '[privacy]\nkey_file = "secrets/acme.key"\n')
+    settings = load_settings(config)
+    key = privacy.ensure_key(settings)
+    assert key.path == tmp_path / "secrets" / "acme.key" and key.created
+    key.path.chmod(0o644)
+    with pytest.raises(PermissionError, match="chmod 600"):
+        privacy.ensure_key(settings)
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ({"salt": "x"}, "no longer read.*key_file"),
+    ({"key_fle": "k"}, "unknown key 'key_fle' \\(did you mean 'key_file'\\?\\)"),
+    ({"export_raw_ids": "yes"}, "true or false"),
+])
+def test_privacy_table_errors_name_the_key(table, message):
+    with pytest.raises(ValueError, match=message):
+        privacy.privacy_options({"name": "acme", "privacy": table})
+
+
+CREATE = """
+import sys
+from analysis.data.privacy import ensure_key
+print(ensure_key({"name": "race"}).secret)
+"""
+
+
+def test_processes_creating_the_key_at_once_share_one(monkeypatch, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != privacy.KEY_ENV}
+    env["XDG_CONFIG_HOME"] = str(tmp_path)
+    runs = [subprocess.Popen([sys.executable, "-c", CREATE], env=env, stdout=subprocess.PIPE,
+                             text=True) for _ in range(6)]
+    keys = {run.communicate(timeout=60)[0].strip() for run in runs}
+    assert len(keys) == 1 and len(keys.pop()) == 64
+    assert [p.name for p in (tmp_path / "customer-value-lab" / "keys").iterdir()] == [
+        "race.key"]
 
 
 def test_frame_helpers_drop_pii_and_pseudonymise_ids():

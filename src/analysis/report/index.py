@@ -1,9 +1,13 @@
 """``reports/index.html``: every period's pack with links, KPIs and trend charts.
 
 The page is self-contained (inline CSS, charts as embedded PNG) and reads only the
-packs' ``results.json``. Trend charts show the monthly KPIs of the newest pack (its
+packs' ``results.json``: it computes no figure itself, so a figure has the same label and
+number here as in its pack. Trend charts show the monthly KPIs of the newest pack (its
 executive summary computes them for every month of history), so the page is useful
-from the first pack on.
+from the first pack on; a chart's title gives the newest month's figure as the pack's
+KPI table does. Month labels on the charts stay readable from 1 to 60 and more months
+(matplotlib's date locator picks months, quarters or years; ConciseDateFormatter writes
+the year once). The page is written to a temporary file and renamed into place.
 """
 
 from __future__ import annotations
@@ -19,12 +23,15 @@ import pandas as pd
 from analysis.analyses.kpis import KPI_LABELS, format_kpi
 from analysis.core.results import Verdict
 from analysis.data.periods import PERIOD_PATTERN
+from analysis.report.install import write_atomic
 
 PACK_FILES = (("leadership.pdf", "PDF"), ("leadership.html", "leadership"),
               ("analyst.html", "analyst"), ("results.json", "results.json"))
 INDEX_KPIS = ("customers", "active", "revenue", "profit", "churn_rate", "top20_share",
               "satisfaction")
 TREND_KPIS = ("customers", "revenue", "profit", "churn_rate", "top20_share", "new")
+AXES = {"churn_rate": "percent", "top20_share": "percent", "revenue": "money",
+        "profit": "money"}
 CSS = """
 body{font-family:"DejaVu Sans",Arial,sans-serif;margin:2rem auto;max-width:1100px;color:#222}
 h1{font-size:1.6rem;margin-bottom:.2rem} p.sub{color:#555;margin-top:0}
@@ -48,13 +55,23 @@ def read_packs(reports_dir: Path) -> list[dict]:
 
 
 def kpi_value(pack: dict, name: str) -> float | None:
+    return kpi_estimate(pack, name).get("value")
+
+
+def kpi_estimate(pack: dict, name: str) -> dict:
+    """The pack's own estimate of a KPI for its period, as results.json has it."""
     current = (pack.get("kpis") or {}).get("current") or {}
-    return (current.get(name) or {}).get("value")
+    return current.get(name) or {}
+
+
+def kpi_label(pack: dict, name: str) -> str:
+    """The KPI's label as the pack shows it (a label in results.json wins)."""
+    return kpi_estimate(pack, name).get("label") or KPI_LABELS.get(name, name)
 
 
 def pack_rows(packs: list[dict]) -> str:
-    head = ["period"] + [KPI_LABELS.get(k, k) for k in INDEX_KPIS] + ["claims that hold",
-                                                                      "pack"]
+    head = ["period"] + [kpi_label(packs[-1], k) for k in INDEX_KPIS] + ["claims that hold",
+                                                                         "pack"]
     rows = []
     for pack in reversed(packs):
         counts = pack.get("claim_counts", {})
@@ -85,8 +102,9 @@ def trend_frame(packs: list[dict]) -> pd.DataFrame:
                          for p in packs])
 
 
-def trend_charts(trend: pd.DataFrame) -> list[str]:
-    """One embedded PNG per KPI trend."""
+def trend_charts(trend: pd.DataFrame, newest: dict | None = None) -> list[str]:
+    """One embedded PNG per KPI trend; the title gives the newest pack's figure (label and
+    number from its results.json)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -100,20 +118,65 @@ def trend_charts(trend: pd.DataFrame) -> list[str]:
     for name in TREND_KPIS:
         if name not in trend or trend[name].isna().all():
             continue
-        fig, ax = plt.subplots(figsize=(6, 2.8))
-        ax.plot(months, trend[name].astype(float), marker="o", markersize=2.5)
-        last = trend[name].iloc[-1]
-        plots.finding(ax, f"{KPI_LABELS.get(name, name)}: {format_kpi(name, last)} in "
-                          f"{trend['month'].iloc[-1]}")
-        if name in ("churn_rate", "top20_share"):
-            plots.percent_axis(ax)
-        fig.tight_layout()
+        label = kpi_label(newest or {}, name)
+        fig = trend_figure(months, trend[name].astype(float), chart_title(name, trend, newest),
+                           AXES.get(name))
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=110)
         plt.close(fig)
         data = base64.b64encode(buffer.getvalue()).decode()
-        images.append(f"<img alt='{html.escape(name)} trend' src='data:image/png;base64,{data}'>")
+        images.append(f"<img alt='{html.escape(label)}: trend by month' "
+                      f"src='data:image/png;base64,{data}'>")
     return images
+
+
+def chart_title(name: str, trend: pd.DataFrame, newest: dict | None = None) -> str:
+    """"<label>: <figure> in <period>": the newest pack's own label and figure from its
+    results.json (as its KPI table shows them); the trend's last point only for a pack
+    without that KPI."""
+    value = kpi_value(newest, name) if newest else None
+    period = newest["period"] if newest and value is not None else trend["month"].iloc[-1]
+    if value is None:
+        value = trend[name].iloc[-1]
+    return f"{kpi_label(newest or {}, name)}: {format_kpi(name, value)} in {period}"
+
+
+def trend_figure(months: pd.DatetimeIndex, values: pd.Series, title: str,
+                 axis: str | None = None):
+    """A small line chart of one KPI by month, with month labels that do not overlap;
+    ``axis`` is "percent" or "money" for the value axis' labels."""
+    import matplotlib.pyplot as plt
+
+    from analysis.core import plots
+
+    fig, ax = plt.subplots(figsize=(6, 2.8))
+    ax.plot(months, values.to_numpy(float), marker="o", markersize=2.5)
+    month_axis(ax, months)
+    plots.finding(ax, title)
+    if axis == "percent":
+        plots.percent_axis(ax)
+    elif axis == "money":
+        plots.money_axis(ax)
+    fig.tight_layout()
+    return fig
+
+
+def month_axis(ax, months: pd.DatetimeIndex) -> None:
+    """Ticks at months, quarters or years as the span needs: at most about six labels,
+    every month for a span of less than four months, written concisely (``Jan``, ``Apr``,
+    ..., the year once; ``Oct 2026`` for a single month). Twenty days of room at each
+    end, so that a single month is a point in the middle, not a squeezed axis."""
+    import matplotlib.dates as mdates
+
+    short = len(months) < 2 or (months.max() - months.min()).days < 120
+    locator = mdates.MonthLocator() if short else mdates.AutoDateLocator(minticks=2,
+                                                                         maxticks=6)
+    ax.xaxis.set_major_locator(locator)
+    one_month = months.nunique() == 1   # one tick: the concise formatter cannot tell its unit
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %Y") if one_month
+                                 else mdates.ConciseDateFormatter(locator))
+    pad = pd.Timedelta(days=20)
+    ax.set_xlim(months.min() - pad, months.max() + pad)
 
 
 def build_index(reports_dir: str | Path) -> Path:
@@ -125,7 +188,7 @@ def build_index(reports_dir: str | Path) -> Path:
         pack["_dir"] = str(reports_dir / pack["_folder"])
     if packs:
         body = pack_rows(packs)
-        charts = "".join(trend_charts(trend_frame(packs)))
+        charts = "".join(trend_charts(trend_frame(packs), packs[-1]))
         company = html.escape(str(packs[-1].get("config", "")))
         intro = (f"<p class='sub'>{len(packs)} monthly pack(s) for {company}; newest "
                  f"{html.escape(packs[-1]['_folder'])}. Open the PDF for the leadership "
@@ -136,6 +199,4 @@ def build_index(reports_dir: str | Path) -> Path:
     page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             f"<title>Customer-value reports</title><style>{CSS}</style></head><body>"
             f"<h1>Customer-value reports</h1>{content}</body></html>")
-    path = reports_dir / "index.html"
-    path.write_text(page, encoding="utf-8")
-    return path
+    return write_atomic(reports_dir / "index.html", page)

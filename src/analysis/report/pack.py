@@ -4,7 +4,8 @@
     analysis report --period 2026-10 --config config/acme.toml
     analysis report --from 2026-01 --to 2026-10 | --all
 
-For one period the pack is built in a temporary folder next to ``reports/<period>``:
+For one period the pack is built in a folder of its own in the reports folder
+(:mod:`analysis.report.install`):
 
 1. the context is opened once (validates the config and period and caches the validated
    data that every notebook then reads);
@@ -18,10 +19,20 @@ For one period the pack is built in a temporary folder next to ``reports/<period
    against ``results_schema.json``;
 4. ``analyst.html`` (with code), ``leadership.html`` and ``leadership.pdf`` (no code) are
    rendered offline with the project template;
-5. only when every step succeeded is the folder moved into place, replacing the old pack.
+5. the finished folder replaces ``reports/<period>`` in one atomic step, and
+   ``reports/index.html`` is rebuilt.
 
-A failing notebook is reported by name, cell and message; its partial output is kept
-in ``reports/_failed/<period>-<time>/`` and the existing pack is left untouched.
+A failing notebook does not sink the pack: the other notebooks still run, the failed
+section's place in the HTML and PDF says what failed, where, the message and what to
+try, the executive summary lists it, ``results.json`` records it (``failed_sections``),
+and the command exits non-zero. A notebook that lists a failed one in ``depends_on``
+still runs (it reads the other's hand-offs only when they exist), except where it cannot
+do without it: the ``panel`` task, and what ``metadata.cvl.requires`` lists; then it is
+marked as not run, with the reason. With ``strict=True`` (``--strict``) the first
+failure stops the pack instead: its partial output is kept in
+``reports/_failed/<period>-<time>/`` and the existing pack is left untouched.
+
+Every process of a pack dies with the report process (:mod:`analysis.report.processes`).
 """
 
 from __future__ import annotations
@@ -37,11 +48,10 @@ import multiprocessing
 import os
 import platform
 import re
-import shutil
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -49,27 +59,43 @@ from typing import Any
 from analysis.core.paths import PROJECT_ROOT
 from analysis.core.results import SCHEMA_VERSION, read_sections
 from analysis.data.periods import PERIOD_PATTERN
+from analysis.data.privacy import EMAIL
+from analysis.report import failures as failing
+from analysis.report.failures import FAILED, SKIPPED, Failure, ReportError
+from analysis.report.install import Build, ReportsFolder
+from analysis.report.processes import child_initializer, pack_kernels
+
+__all__ = ["Pack", "NotebookRun", "ReportError", "build_pack"]
 
 NOTEBOOK_NUMBER = re.compile(r"^(\d+)_")
 SUMMARY_NUMBER = 90
 #: the task that fills the panel cache; notebooks that read ``ctx.panel()`` depend on it
 PANEL = "panel"
-INTERNAL_FILES = ("exports/churn_risk.parquet", "exports/customer_value.parquet")
-# starts only where a run of address characters starts: linear time on long base64 images
-EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+\.[\w.-]+")
+PANEL_TITLE = "the customer x month panel"
+INTERNAL_FILES = ("exports/churn_risk.parquet", "exports/customer_value.parquet",
+                  failing.FAILURES_FILE)
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 REPORTS_DIR = PROJECT_ROOT / "reports"
-
-
-class ReportError(RuntimeError):
-    """A pack could not be built; the message says which step, notebook and cell."""
+#: exit codes of ``analysis report``
+EXIT_OK, EXIT_SECTIONS_FAILED, EXIT_NO_PACK = 0, 1, 2
 
 
 @dataclasses.dataclass(frozen=True)
 class NotebookRun:
+    """One task of a pack (a notebook, or the ``panel`` task): how long, and what failed."""
+
     name: str
     seconds: float
-    error: str | None = None
+    failure: Failure | None = None
+
+    @property
+    def error(self) -> str | None:
+        """The failure in one line (notebook, cell, message), None when it ran."""
+        return None if self.failure is None else self.failure.text()
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.failure is None else self.failure.status
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +105,12 @@ class Pack:
     runs: tuple[NotebookRun, ...]
     seconds: float
     files: tuple[str, ...]
+    failures: tuple[Failure, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        """Every section ran (no failed or skipped section)."""
+        return not self.failures
 
 
 # -- inputs -------------------------------------------------------------------------------
@@ -91,20 +123,17 @@ def validate_period(label: str) -> str:
     return label
 
 
-def inside(root: Path, *parts: str) -> Path:
-    """``root/parts`` resolved, refusing anything that escapes ``root``."""
-    root = root.resolve()
-    path = root.joinpath(*parts).resolve()
-    if path != root and root not in path.parents:
-        raise ReportError(f"{'/'.join(parts)!r} points outside {root}")
-    return path
-
-
 def list_notebooks(folder: Path = NOTEBOOK_DIR) -> list[Path]:
     """The pack's notebooks: ``NN_topic.ipynb`` in number order."""
-    found = sorted(p for p in Path(folder).glob("*.ipynb") if NOTEBOOK_NUMBER.match(p.name))
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ReportError(f"the notebooks folder {folder} does not exist; run the report from "
+                          "a checkout of the project (its notebooks/ folder), or name the "
+                          "folder with --notebooks-dir")
+    found = sorted(p for p in folder.glob("*.ipynb") if NOTEBOOK_NUMBER.match(p.name))
     if not found:
-        raise ReportError(f"no notebooks named NN_topic.ipynb in {folder}")
+        raise ReportError(f"no notebooks named NN_topic.ipynb in {folder}; name the folder "
+                          "that holds the pack's notebooks with --notebooks-dir")
     return found
 
 
@@ -112,11 +141,24 @@ def number(path: Path) -> int:
     return int(NOTEBOOK_NUMBER.match(path.name).group(1))
 
 
+def cvl_metadata(path: Path) -> dict[str, Any]:
+    """The notebook's ``metadata.cvl`` (read as JSON: importing nbformat takes about a
+    second, which the report process spends later, while the notebooks run)."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))["metadata"].get("cvl", {})
+
+
 def dependencies(path: Path) -> set[str]:
-    """The notebook's ``metadata.cvl.depends_on`` (read as JSON: importing nbformat takes
-    about a second, which the report process spends later, while the notebooks run)."""
-    meta = json.loads(Path(path).read_text(encoding="utf-8"))["metadata"].get("cvl", {})
-    return set(meta.get("depends_on", []))
+    """What the notebook waits for: its ``depends_on`` and its ``requires``."""
+    meta = cvl_metadata(path)
+    return set(meta.get("depends_on", [])) | set(meta.get("requires", []))
+
+
+def requirements(path: Path) -> set[str]:
+    """What the notebook cannot run without: the ``panel`` task if it depends on it, and
+    what ``metadata.cvl.requires`` lists. Other notebooks in ``depends_on`` are read only
+    when they ran (hand-offs), so the notebook still runs when one of them failed."""
+    meta = cvl_metadata(path)
+    return (set(meta.get("depends_on", [])) & {PANEL}) | set(meta.get("requires", []))
 
 
 def prerequisites(notebooks: Sequence[Path]) -> dict[str, set[str]]:
@@ -159,9 +201,8 @@ def run_order(notebooks: Sequence[Path]) -> list[str]:
 
 
 def execute_notebook(source: Path, target: Path, parameters: dict[str, Any]) -> NotebookRun:
-    """Run one notebook with papermill; the error names the cell and the message."""
+    """Run one notebook with papermill; a failure names the cell and the message."""
     import papermill as pm
-    from papermill.exceptions import PapermillExecutionError
 
     logging.getLogger("papermill").setLevel(logging.ERROR)
     started = time.perf_counter()
@@ -170,13 +211,9 @@ def execute_notebook(source: Path, target: Path, parameters: dict[str, Any]) -> 
             pm.execute_notebook(str(source), str(target), parameters=parameters,
                                 kernel_name="python3", progress_bar=False,
                                 cwd=str(source.parent))
-    except PapermillExecutionError as error:
-        message = (f"{source.name}: cell {error.exec_count or error.cell_index} failed with "
-                   f"{error.ename}: {error.evalue}")
-        return NotebookRun(source.stem, time.perf_counter() - started, message)
-    except Exception as error:  # kernel died, notebook unreadable, ...
-        message = f"{source.name}: {type(error).__name__}: {error}"
-        return NotebookRun(source.stem, time.perf_counter() - started, message)
+    except Exception as error:  # a cell failed, the kernel died, the notebook is unreadable
+        return NotebookRun(source.stem, time.perf_counter() - started,
+                           failing.from_exception(source, error))
     return NotebookRun(source.stem, time.perf_counter() - started)
 
 
@@ -218,9 +255,12 @@ def build_panel_cache(config: str, period: str) -> NotebookRun:
     try:
         open_period(config, period).panel()
     except Exception as error:
-        return NotebookRun(PANEL, time.perf_counter() - started,
-                           f"building the customer x month panel: {type(error).__name__}: "
-                           f"{error}")
+        message = failing.short(error)
+        name = type(error).__name__
+        return NotebookRun(PANEL, time.perf_counter() - started, Failure(
+            notebook=PANEL, title=PANEL_TITLE, status=FAILED, error=name,
+            message=f"building the customer x month panel: {message}",
+            hint=failing.hint_for(name, message)))
     return NotebookRun(PANEL, time.perf_counter() - started)
 
 
@@ -228,9 +268,10 @@ def build_panel_cache(config: str, period: str) -> NotebookRun:
 def own_process():
     """An executor with one spawned process for one task, which exits afterwards: the
     memory the task used goes back to the system (pandas and DuckDB keep freed memory
-    for reuse while a process lives)."""
+    for reuse while a process lives). The process dies with this one."""
     with futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                     max_tasks_per_child=1) as solo:
+                                     max_tasks_per_child=1, initializer=child_initializer,
+                                     initargs=(os.getpid(),)) as solo:
         yield solo
 
 
@@ -248,73 +289,136 @@ def warm_up() -> None:
 @contextlib.contextmanager
 def worker_pool(jobs: int):
     """``jobs`` spawned worker processes (None for ``jobs`` <= 1) with papermill already
-    imported; kernels started from them use cpu_count // jobs BLAS threads."""
+    imported; kernels started from them use cpu_count // jobs BLAS threads. The workers
+    die with this process, and their kernels with them."""
     if jobs <= 1:
         yield None
         return
     threads = max(1, (os.cpu_count() or 1) // jobs)
     with futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                                     initializer=limit_threads, initargs=(threads,)) as pool:
+                                     initializer=child_initializer,
+                                     initargs=(os.getpid(), limit_threads, threads)) as pool:
         for _ in range(jobs):   # a worker is spawned per submit while none is idle
             pool.submit(warm_up)
         yield pool
 
 
+class InlineExecutor(futures.Executor):
+    """Runs each task at once in this process (``--jobs 1``)."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        future: futures.Future = futures.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as error:
+            future.set_exception(error)
+        return future
+
+
 def run_notebooks(notebooks: Sequence[Path], work: Path, parameters: dict[str, Any], jobs: int,
-                  progress: Callable[[str], None],
-                  pool: futures.Executor | None = None) -> list[NotebookRun]:
+                  progress: Callable[[str], None], pool: futures.Executor | None = None,
+                  strict: bool = False,
+                  shown_as: Mapping[str, str] | None = None) -> list[NotebookRun]:
     """Run the tasks (the notebooks, and the ``panel`` task if a notebook needs it), up to
     ``jobs`` at once in ``pool`` (a :func:`worker_pool`, opened here if not given), each as
-    soon as its prerequisites have finished; after a failure nothing new starts. Returns
-    the runs sorted by name."""
+    soon as its prerequisites have finished. A task whose requirement failed is not run
+    (a skipped run says why); the others run. With ``strict`` nothing new starts after a
+    failure. The failures so far are kept in ``work/failed_sections.json`` for the
+    summary notebook; ``shown_as`` replaces paths in their messages (the build folder by
+    the pack's). Returns the runs sorted by name."""
     if jobs > 1 and pool is None:
         with worker_pool(jobs) as pool:
-            return run_notebooks(notebooks, work, parameters, jobs, progress, pool)
+            return run_notebooks(notebooks, work, parameters, jobs, progress, pool, strict,
+                                 shown_as)
     (work / "notebooks").mkdir(parents=True, exist_ok=True)
     paths = {p.stem: p for p in notebooks}
     order = run_order(notebooks)
     needs = prerequisites(notebooks)
+    required = {p.stem: requirements(p) for p in notebooks} | {PANEL: set()}
+    declared = {p.stem: dependencies(p) for p in notebooks}
+    inline = InlineExecutor()
+    finished: dict[str, NotebookRun] = {}
 
-    def task(name: str) -> tuple[Callable[..., NotebookRun], tuple]:
+    def start(name: str, executor: futures.Executor) -> futures.Future:
         if name == PANEL:
             progress("  building the customer x month panel ...")
-            return build_panel_cache, (parameters["config"], parameters["period"])
+            return executor.submit(build_panel_cache, parameters["config"],
+                                   parameters["period"])
         progress(f"  running {paths[name].name} ...")
-        return execute_notebook, (paths[name], work / "notebooks" / paths[name].name,
-                                  parameters)
+        return executor.submit(execute_notebook, paths[name],
+                               work / "notebooks" / paths[name].name, parameters)
 
-    def report(run: NotebookRun) -> NotebookRun:
-        status = "FAILED" if run.error else "ok"
-        progress(f"  {run.name:<32} {status:>6} {run.seconds:6.1f} s")
-        return run
+    def record(name: str, run: NotebookRun) -> None:
+        if run.failure is not None:
+            affects = tuple(f"{n}.ipynb" for n in sorted(declared) if name in declared[n])
+            failure = dataclasses.replace(run.failure, affects=affects,
+                                          message=replace_all(run.failure.message, shown_as))
+            run = dataclasses.replace(run, failure=failure)
+        finished[name] = run
+        status = {"ok": "ok", FAILED: "FAILED", SKIPPED: "not run"}[run.status]
+        progress(f"  {run.name:<32} {status:>7} {run.seconds:6.1f} s")
+        if run.failure is not None:
+            progress(f"    {run.error}")
+            failing.write_failures(work, [r.failure for r in finished.values() if r.failure])
 
-    runs: list[NotebookRun] = []
-    if jobs <= 1:
-        for name in order:
-            function, args = task(name)
-            runs.append(report(function(*args)))
-            if runs[-1].error:
-                break
-        return sorted(runs, key=lambda r: r.name)
-    finished, running = set(), {}
+    running: dict[futures.Future, str] = {}
     with contextlib.ExitStack() as own_processes:
-        while order or running:
-            failed = any(r.error for r in runs)
-            for name in [n for n in order if needs[n] <= finished]:
-                if failed or len(running) >= jobs:
+        while True:
+            stop = strict and any(r.failure for r in finished.values())
+            started = False
+            for name in [n for n in order if needs[n] <= finished.keys()]:
+                if stop or len(running) >= jobs:
                     break
                 order.remove(name)
-                function, args = task(name)
-                executor = own_processes.enter_context(own_process()) if name == PANEL else pool
-                running[executor.submit(function, *args)] = name
+                started = True
+                missing = [finished[r].failure for r in sorted(required[name])
+                           if r in finished and finished[r].failure]
+                if missing:
+                    record(name, NotebookRun(name, 0.0, failing.skipped(paths[name], missing)))
+                    continue
+                if pool is None:
+                    executor = inline
+                elif name == PANEL:
+                    executor = own_processes.enter_context(own_process())
+                else:
+                    executor = pool
+                try:
+                    running[start(name, executor)] = name
+                except Exception as error:   # the pool is broken: a worker died
+                    record(name, failed_run(name, paths.get(name), error))
             if not running:
+                if started and not stop:
+                    continue   # tasks were skipped: others may be ready now
                 break
             done, _ = futures.wait(running, return_when=futures.FIRST_COMPLETED)
             for future in done:
-                running.pop(future)
-                runs.append(report(future.result()))
-                finished.add(runs[-1].name)
-    return sorted(runs, key=lambda r: r.name)
+                name = running.pop(future)
+                record(name, outcome(future, name, paths.get(name)))
+    return sorted(finished.values(), key=lambda r: r.name)
+
+
+def outcome(future: futures.Future, name: str, source: Path | None) -> NotebookRun:
+    """The run a task returned; a failed run when its process died (out of memory, ...)."""
+    try:
+        return future.result()
+    except Exception as error:
+        return failed_run(name, source, error)
+
+
+def failed_run(name: str, source: Path | None, error: Exception) -> NotebookRun:
+    """A task that could not run or whose process died; ``source`` None: the panel task."""
+    if source is not None:
+        return NotebookRun(name, 0.0, failing.from_exception(source, error))
+    message = failing.short(f"the process building it stopped: {error}")
+    return NotebookRun(name, 0.0, Failure(
+        notebook=PANEL, title=PANEL_TITLE, status=FAILED, error=type(error).__name__,
+        message=message, hint=failing.hint_for(type(error).__name__, message)))
+
+
+def replace_all(text: str, replacements: Mapping[str, str] | None) -> str:
+    for old, new in (replacements or {}).items():
+        text = text.replace(old, new)
+    return text
 
 
 # -- results ------------------------------------------------------------------------------
@@ -335,8 +439,10 @@ def validate_results(payload: dict) -> None:
                           f"{error.message}") from error
 
 
-def merge_results(work: Path, period: str, config_name: str, fingerprint: str | None) -> dict:
-    """Every section in one document, with the KPIs, the ledger and the claims scorecard."""
+def merge_results(work: Path, period: str, config_name: str, fingerprint: str | None,
+                  failures: Iterable[Failure] = ()) -> dict:
+    """Every section in one document, with the KPIs, the ledger, the claims scorecard and
+    the sections that failed or were not run."""
     from analysis.analyses.claims import build_scorecard
 
     sections = read_sections(work)
@@ -353,6 +459,8 @@ def merge_results(work: Path, period: str, config_name: str, fingerprint: str | 
         "claims": scorecard.to_records(),
         "claim_counts": scorecard.counts(),
         "sections": sections,
+        "failed_sections": sorted((f.to_json() for f in failures),
+                                  key=lambda r: r["notebook"]),
     }
     validate_results(payload)
     return payload
@@ -361,23 +469,34 @@ def merge_results(work: Path, period: str, config_name: str, fingerprint: str | 
 # -- rendering ----------------------------------------------------------------------------
 
 
-def render_pack(work: Path, period: str, config_name: str, runs: Sequence[NotebookRun],
+@dataclasses.dataclass(frozen=True)
+class Section:
+    """One notebook's place in the HTML: the executed notebook, or the failure block."""
+
+    source: Path
+    executed: Path
+    failure: dict | None = None
+
+
+def render_pack(work: Path, period: str, config_name: str, sections: Sequence[Section],
                 pdf: bool, progress: Callable[[str], None]) -> dict[str, float]:
     """analyst.html (run order, with code), leadership.html/.pdf (summary first, no code);
     returns the seconds each rendering took. The analyst HTML is rendered in a second
     process while this one renders the leadership HTML and PDF."""
     from analysis.report.render import render_pdf
 
-    executed = [work / "notebooks" / f"{r.name}.ipynb" for r in runs]
-    leadership_order = sorted(executed, key=lambda p: (number(p) < SUMMARY_NUMBER, number(p)))
+    leadership_order = sorted(sections, key=lambda s: (number(s.source) < SUMMARY_NUMBER,
+                                                       number(s.source)))
     text = {"title": f"Customer-value report {period}",
             "subtitle": f"Company: {config_name} · period {period}",
             "footer": (f"customer-value lab · generated {dt.date.today():%d %B %Y} · figures "
                        "are associations in this company's data unless a section says "
                        "otherwise")}
     started = time.perf_counter()
-    with futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        analyst = pool.submit(render_combined, executed, work / "analyst.html", "analyst", text)
+    with futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=child_initializer,
+                                     initargs=(os.getpid(),)) as pool:
+        analyst = pool.submit(render_combined, sections, work / "analyst.html", "analyst", text)
         leadership = render_combined(leadership_order, work / "leadership.html", "leadership",
                                      text)
         check_leadership(leadership)
@@ -393,12 +512,15 @@ def render_pack(work: Path, period: str, config_name: str, runs: Sequence[Notebo
     return seconds
 
 
-def render_combined(notebooks: Sequence[Path], out_path: Path, audience: str,
+def render_combined(sections: Sequence[Section], out_path: Path, audience: str,
                     text: dict[str, str]) -> Path:
-    """The notebooks as one HTML document for ``audience`` (picklable for a worker)."""
-    from analysis.report.render import combine, render_html
+    """The sections as one HTML document for ``audience`` (picklable for a worker)."""
+    from analysis.report.render import combine, failure_notebook, render_html
 
-    return render_html(combine(notebooks), out_path, audience, **text)
+    parts = [s.executed if s.failure is None
+             else failure_notebook(s.failure, s.source, s.executed, audience)
+             for s in sections]
+    return render_html(combine(parts), out_path, audience, **text)
 
 
 def check_leadership(path: Path) -> None:
@@ -416,73 +538,115 @@ def check_leadership(path: Path) -> None:
 
 def prepare(config: str | Path, period: str | None):
     """Validate the config, the period and the data, and cache the validated data every
-    notebook reads; returns the period label, the settings and the data hash (features
-    and the panel are built by the notebooks and the ``panel`` task)."""
+    notebook reads; make sure the company has a pseudonym key. Returns the period label,
+    the settings, the data hash and the key (features and the panel are built by the
+    notebooks and the ``panel`` task)."""
+    from analysis.data.privacy import ensure_key
     from analysis.engine.context import open_period
 
     ctx = open_period(config, period)
-    return ctx.period.label, ctx.settings, ctx.data_hash
+    return ctx.period.label, ctx.settings, ctx.data_hash, ensure_key(ctx.settings)
 
 
 def build_pack(period: str | None = None, config: str | Path = "config/demo.toml",
                reports_dir: str | Path = REPORTS_DIR, seed: int | None = None, jobs: int = 2,
                pdf: bool = True, notebooks_dir: str | Path = NOTEBOOK_DIR,
-               progress: Callable[[str], None] = print) -> Pack:
-    """Build ``reports/<period>/`` atomically; raise :class:`ReportError` on any failure."""
+               progress: Callable[[str], None] = print, strict: bool = False) -> Pack:
+    """Build ``reports/<period>/`` and install it atomically. A failing notebook is
+    recorded in the pack (:attr:`Pack.failures`); with ``strict`` it raises
+    :class:`ReportError` instead and the previous pack stays. Input that stops every
+    section (the config, the data contract, the reports folder) raises."""
     started = time.perf_counter()
     if period is not None:
         validate_period(period)
+    notebooks = list_notebooks(Path(notebooks_dir))
+    reports = ReportsFolder(reports_dir)
     with contextlib.ExitStack() as workers:
+        workers.enter_context(pack_kernels())
         pool = workers.enter_context(worker_pool(jobs))  # they start while the data load
         if pool is None:
-            period, settings, data_hash = prepare(config, period)
+            period, settings, data_hash, key = prepare(config, period)
         else:   # in a process of its own: validation leaves freed memory behind
             with own_process() as solo:
-                period, settings, data_hash = solo.submit(prepare, config, period).result()
+                period, settings, data_hash, key = solo.submit(prepare, config, period).result()
         progress(f"Report pack {period} ({settings.name})")
-        reports_dir = Path(reports_dir).resolve()
-        target = inside(reports_dir, period)
+        if key.created:
+            progress(new_key_message(settings.name, key.path))
+        target = reports.root / period
         seed = settings.seed if seed is None else int(seed)
         stages = {"prepare": round(time.perf_counter() - started, 1)}
-        notebooks = list_notebooks(Path(notebooks_dir))
-        work = inside(reports_dir, f".tmp-{period}-{os.getpid()}")
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(parents=True)
+        build = reports.start(period)
+        work = build.folder
         parameters = {"period": period, "config": str(settings.path),
                       "output_dir": str(work), "seed": seed}
         try:
-            notebooks_started = time.perf_counter()
-            preload("analysis.report.render")
-            runs = run_notebooks(notebooks, work, parameters, jobs, progress, pool)
-            workers.close()   # the workers exit before rendering
-            stages["notebooks"] = round(time.perf_counter() - notebooks_started, 1)
-            for run in runs:
-                if run.name == PANEL:
-                    stages[PANEL] = round(run.seconds, 1)
-            failed = [r for r in runs if r.error]
-            if failed:
-                raise ReportError("; ".join(r.error for r in failed))
-            runs = [r for r in runs if r.name != PANEL]
-            payload = merge_results(work, period, settings.name, data_hash)
-            (work / "results.json").write_text(json.dumps(payload, indent=2, sort_keys=True,
-                                                          allow_nan=False))
-            stages.update(render_pack(work, period, settings.name, runs, pdf, progress))
-            for name in INTERNAL_FILES:
-                (work / name).unlink(missing_ok=True)
+            runs, failures = execute_pack(build, notebooks, parameters, jobs, pool, strict,
+                                          stages, progress, workers.close)
+            stages.update(finish_pack(work, period, settings.name, data_hash, runs, failures,
+                                      notebooks, pdf, progress))
             write_run_info(work, runs, parameters, time.perf_counter() - started, stages)
         except BaseException as error:
             workers.close()   # running tasks finish before their folder moves
-            kept = keep_failed(work, reports_dir, period)
+            kept = reports.discard(build)
             if isinstance(error, ReportError):
                 raise ReportError(f"{error}\n  partial output kept in {kept}; the previous "
                                   f"pack in {target} is untouched") from None
             raise
-    install(work, target)
     from analysis.report.index import build_index
 
-    build_index(reports_dir)
-    files = tuple(sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file()))
-    return Pack(period, target, tuple(runs), time.perf_counter() - started, files)
+    files = tuple(sorted(str(p.relative_to(work)) for p in work.rglob("*") if p.is_file()))
+    reports.install(build, after=lambda: build_index(reports.root))
+    return Pack(period, target, tuple(runs), time.perf_counter() - started, files, failures)
+
+
+def execute_pack(build: Build, notebooks: Sequence[Path], parameters: dict[str, Any],
+                 jobs: int, pool: futures.Executor | None, strict: bool,
+                 stages: dict[str, float], progress: Callable[[str], None],
+                 close_workers: Callable[[], None]
+                 ) -> tuple[list[NotebookRun], tuple[Failure, ...]]:
+    """Run the notebooks into ``build`` (the workers exit afterwards, before rendering);
+    returns the notebook runs and every failure (the panel's too). With ``strict`` a
+    failure raises."""
+    started = time.perf_counter()
+    preload("analysis.report.render")
+    shown_as = {str(build.folder): str(build.folder.parent.parent / build.period)}
+    runs = run_notebooks(notebooks, build.folder, parameters, jobs, progress, pool, strict,
+                         shown_as)
+    close_workers()
+    stages["notebooks"] = round(time.perf_counter() - started, 1)
+    for run in runs:
+        if run.name == PANEL:
+            stages[PANEL] = round(run.seconds, 1)
+    failures = tuple(r.failure for r in runs if r.failure)
+    if strict and failures:
+        raise ReportError("; ".join(f.text() for f in failures))
+    return [r for r in runs if r.name != PANEL], failures
+
+
+def finish_pack(work: Path, period: str, config_name: str, data_hash: str | None,
+                runs: Sequence[NotebookRun], failures: Sequence[Failure],
+                notebooks: Sequence[Path], pdf: bool,
+                progress: Callable[[str], None]) -> dict[str, float]:
+    """results.json, the HTML and PDF (failed sections in their place), without the
+    internal files; returns the rendering stages' seconds."""
+    payload = merge_results(work, period, config_name, data_hash, failures)
+    (work / "results.json").write_text(json.dumps(payload, indent=2, sort_keys=True,
+                                                  allow_nan=False))
+    sources = {p.stem: p for p in notebooks}
+    sections = [Section(sources[r.name], work / "notebooks" / f"{r.name}.ipynb",
+                        None if r.failure is None else r.failure.to_json()) for r in runs]
+    seconds = render_pack(work, period, config_name, sections, pdf, progress)
+    for name in INTERNAL_FILES:
+        (work / name).unlink(missing_ok=True)
+    return seconds
+
+
+def new_key_message(company: str, path: Path | None) -> str:
+    return (f"  Created the pseudonym key for {company}: {path} (readable by you only).\n"
+            "  The pseudonyms in the exports depend on it: to get the same pseudonyms on "
+            "another machine, copy this file to the same place there (or set "
+            "ANALYSIS_PSEUDONYM_SALT to its content). Keep it out of git and out of the "
+            "pack; whoever has it can recompute pseudonyms.")
 
 
 def write_run_info(work: Path, runs: Sequence[NotebookRun], parameters: dict, seconds: float,
@@ -493,43 +657,35 @@ def write_run_info(work: Path, runs: Sequence[NotebookRun], parameters: dict, se
         "seconds": round(seconds, 1),
         "stages": stages or {},
         "parameters": {k: v for k, v in parameters.items() if k != "output_dir"},
-        "notebooks": [{"name": r.name, "seconds": round(r.seconds, 1)} for r in runs],
+        "notebooks": [{"name": r.name, "seconds": round(r.seconds, 1), "status": r.status}
+                      for r in runs],
         "python": platform.python_version(),
     }
     (work / "run_info.json").write_text(json.dumps(info, indent=2))
-
-
-def keep_failed(work: Path, reports_dir: Path, period: str) -> Path:
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    kept = inside(reports_dir, "_failed", f"{period}-{stamp}")
-    kept.parent.mkdir(parents=True, exist_ok=True)
-    if work.exists():
-        os.replace(work, kept)
-    return kept
-
-
-def install(work: Path, target: Path) -> None:
-    """Move the finished pack into place; the old pack is removed only afterwards."""
-    old = target.with_name(f".old-{target.name}-{os.getpid()}")
-    if target.exists():
-        os.replace(target, old)
-    os.replace(work, target)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 # -- command line -------------------------------------------------------------------------
 
 
 def register_cli(subparsers) -> None:
+    import argparse
+
     p = subparsers.add_parser(
         "report",
         help="execute the notebooks for a period and render the report pack",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(
             "Execute every notebook in notebooks/ for a period with papermill and write "
             "reports/<period>/: executed notebooks, analyst.html (with code), leadership.html "
             "and leadership.pdf (no code), results.json, the data-quality ledger and the "
-            "exports; then refresh reports/index.html. The previous pack is replaced only "
-            "when every step succeeded."),
+            "exports; then refresh reports/index.html. A notebook that fails does not stop "
+            "the pack: its place in the pack says what failed and what to try."),
+        epilog=(
+            "exit status:\n"
+            "  0  every pack was built with every section\n"
+            "  1  every pack was built, but some sections failed or were not run\n"
+            "  2  a pack could not be built (config, data contract, reports folder, or a\n"
+            "     failure with --strict); with --all the other months are still built"),
     )
     which = p.add_mutually_exclusive_group()
     which.add_argument("--period", help="month YYYY-MM (default: last complete month)")
@@ -539,9 +695,14 @@ def register_cli(subparsers) -> None:
     p.add_argument("--to", dest="stop", metavar="YYYY-MM", help="last month of a range")
     p.add_argument("--config", default="config/demo.toml", help="company config (TOML/YAML)")
     p.add_argument("--reports-dir", default=str(REPORTS_DIR), help="where packs are written")
+    p.add_argument("--notebooks-dir", default=str(NOTEBOOK_DIR),
+                   help="the pack's notebooks (default: the project's notebooks/)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: the config's)")
     p.add_argument("--jobs", type=int, default=2, help="notebooks run concurrently (default 2)")
     p.add_argument("--no-pdf", action="store_true", help="skip the PDF (faster drafts)")
+    p.add_argument("--strict", action="store_true",
+                   help="all or nothing: the first failing notebook stops the pack, the "
+                        "previous pack stays, and --all stops at that month")
     p.set_defaults(handler=run_cli)
 
 
@@ -564,23 +725,70 @@ def requested_periods(args) -> list[str | None]:
     return [args.period]
 
 
+#: errors of input (config, data, folders) that a message explains; others are bugs
+EXPLAINED = (ReportError, OSError, ValueError)
+
+
+def describe(error: BaseException) -> str:
+    """A message for the command line: what and where, and the fix for a folder problem."""
+    if isinstance(error, PermissionError):
+        return (f"permission denied: {error.filename or error}. Make it writable (and "
+                "readable) for this user, or use another folder: --reports-dir for the "
+                "packs, the environment variable ANALYSIS_CACHE_DIR for the data cache")
+    if isinstance(error, OSError) and error.filename and str(error.filename) not in str(error):
+        return f"{error.strerror or error}: {error.filename}"
+    return str(error)
+
+
 def run_cli(args) -> int:
     started = time.perf_counter()
     try:
         periods = requested_periods(args)
-        packs = []
-        for label in periods:
+    except EXPLAINED as error:
+        print(f"report failed: {describe(error)}", file=sys.stderr)
+        return EXIT_NO_PACK
+    packs: list[Pack] = []
+    not_built: dict[str, str] = {}
+    for label in periods:
+        try:
             pack = build_pack(label, args.config, args.reports_dir, args.seed, args.jobs,
-                              not args.no_pdf)
-            packs.append(pack)
-            print(f"  -> {pack.folder} ({pack.seconds:.1f} s)")
-    except (ReportError, FileNotFoundError, ValueError) as error:
-        print(f"report failed: {error}", file=sys.stderr)
-        return 1
-    print(f"\n{len(packs)} pack(s) in {time.perf_counter() - started:.1f} s")
+                              not args.no_pdf, args.notebooks_dir, strict=args.strict)
+        except Exception as error:
+            if not isinstance(error, EXPLAINED):
+                import traceback
+
+                traceback.print_exc()   # a bug, not an input problem: keep its traceback
+            not_built[label or "latest"] = describe(error)
+            print(f"report failed{f' for {label}' if label else ''}: {describe(error)}",
+                  file=sys.stderr)
+            if args.strict:
+                break
+            continue
+        packs.append(pack)
+        state = "" if pack.complete else f", {len(pack.failures)} section(s) failed"
+        print(f"  -> {pack.folder} ({pack.seconds:.1f} s{state})")
+    print_summary(packs, not_built, time.perf_counter() - started, Path(args.reports_dir))
+    if not_built:
+        return EXIT_NO_PACK
+    return EXIT_OK if all(p.complete for p in packs) else EXIT_SECTIONS_FAILED
+
+
+def print_summary(packs: Sequence[Pack], not_built: Mapping[str, str], seconds: float,
+                  reports_dir: Path) -> None:
+    print(f"\n{len(packs)} pack(s) in {seconds:.1f} s")
     for pack in packs:
         for name in ("leadership.pdf", "leadership.html", "analyst.html", "results.json"):
             if (pack.folder / name).exists():
                 print(f"  {pack.folder / name}")
-    print(f"  index: {Path(args.reports_dir).resolve() / 'index.html'}")
-    return 0
+    if packs:
+        print(f"  index: {reports_dir.resolve() / 'index.html'}")
+    incomplete = [p for p in packs if not p.complete]
+    several = len(packs) + len(not_built) > 1
+    if incomplete or (several and not_built):
+        print("\nNot complete (the packs were installed with these sections marked):"
+              if incomplete else "\nNot complete:", file=sys.stderr)
+        for pack in incomplete:
+            for failure in pack.failures:
+                print(f"  {pack.period}  {failure.text()}", file=sys.stderr)
+        for label, message in not_built.items() if several else ():
+            print(f"  {label}  no pack: {message}", file=sys.stderr)

@@ -4,14 +4,19 @@ Both HTML files use the project template ``templates/cvl``: self-contained (figu
 embedded as data URIs, CSS inline), no scripts or styles from the internet. The
 leadership version hides code, prompts, parameter cells, error and stderr outputs
 and scripts; the PDF is WeasyPrint's rendering of the leadership HTML on A4.
+
+A section that failed or was not run keeps its place: :func:`failure_notebook` gives it
+its heading and a block that says what failed, where, the message and what to try
+(the analyst version also keeps the cells that ran, with the error).
 """
 
 from __future__ import annotations
 
 import copy
+import html
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import nbformat
@@ -36,6 +41,8 @@ EXTERNAL_RESOURCE = re.compile(
     re.IGNORECASE,
 )
 ANY_URL = re.compile(r"https?://", re.IGNORECASE)
+#: the cells papermill adds to a failed notebook (a banner and an anchor)
+PAPERMILL_ERROR_TAG = "papermill-error-cell-tag"
 
 
 class LeadershipCleaner(Preprocessor):
@@ -80,6 +87,60 @@ def combine(notebooks: Sequence[Path | nbformat.NotebookNode],
             cell["id"] = f"nb{i:02d}-c{j:03d}"
             out.cells.append(cell)
     return out
+
+
+def failure_notebook(failure: Mapping, source: Path, executed: Path | None,
+                     audience: str) -> nbformat.NotebookNode:
+    """The place of a failed or skipped section (``failure``: a
+    :class:`analysis.report.failures.Failure` as JSON): the section's first Markdown cell
+    (its heading and introduction), then the failure block; for analysts also the cells
+    that ran, with the error, when the executed notebook exists."""
+    block = nbformat.v4.new_markdown_cell(failure_block(failure, audience))
+    if audience == "analyst" and executed is not None and Path(executed).exists():
+        nb = nbformat.read(executed, as_version=4)
+        nb.cells = [c for c in nb.cells
+                    if PAPERMILL_ERROR_TAG not in c.get("metadata", {}).get("tags", [])]
+        nb.cells.insert(1 if nb.cells and nb.cells[0].cell_type == "markdown" else 0, block)
+        return nb
+    nb = nbformat.read(source, as_version=4)
+    first = [c for c in nb.cells[:1] if c.cell_type == "markdown"]
+    heading = first or [nbformat.v4.new_markdown_cell(f"# {markdown_safe(failure['title'])}")]
+    nb.cells = [*heading, block]
+    return nb
+
+
+def failure_block(failure: Mapping, audience: str) -> str:
+    """The HTML block that takes a failed section's place: what failed, where (notebook
+    and cell), the message and what to try. Data text is escaped for HTML and Markdown."""
+    notebook = markdown_safe(failure["notebook"])
+    if failure["status"] == "skipped":
+        title = "This section was not run"
+        what = f"The notebook <code>{notebook}</code> was not run: "
+        what += markdown_safe(failure["message"]) + "."
+        lines = [what]
+    else:
+        title = "This section could not be completed"
+        where = (f" at cell {failure['cell']}" if failure.get("cell") is not None else "")
+        code = failure.get("code") or ""
+        if audience == "analyst" and code:
+            where += f" (<code>{markdown_safe(code)}</code>)"
+        lines = [f"<b>What failed:</b> the notebook <code>{notebook}</code> stopped{where}.",
+                 f"<b>Message:</b> <code>{markdown_safe(failure.get('error') or 'Error')}: "
+                 f"{markdown_safe(failure['message'])}</code>"]
+    lines.append(f"<b>What to try:</b> {markdown_safe(failure['hint'])}")
+    if failure.get("affects"):
+        names = ", ".join(f"<code>{markdown_safe(n)}</code>" for n in failure["affects"])
+        lines.append(f"<b>Also affected:</b> {names}, which use the results of this "
+                     "section: run without them, or not run, as their own pages say.")
+    body = "".join(f"<p>{line}</p>" for line in lines)
+    return f'<div class="cvl-failed"><p class="cvl-failed-title">{title}</p>{body}</div>'
+
+
+def markdown_safe(text: str) -> str:
+    """``text`` escaped for HTML, with the characters Markdown or math rendering would
+    read (``$ * _ ` \\ [ ]``) written as character references; one line."""
+    escaped = html.escape(" ".join(str(text).split()))
+    return re.sub(r"[$*_`\\\[\]]", lambda m: f"&#{ord(m.group(0))};", escaped)
 
 
 def exporter(audience: str) -> HTMLExporter:

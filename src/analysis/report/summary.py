@@ -2,7 +2,8 @@
 
 It reads what the other notebooks wrote (``results.read_sections``), never their code:
 the KPIs (:mod:`analysis.analyses.kpis`), the claims scorecard
-(:mod:`analysis.analyses.claims`), the segment strategies and each section's headline figures.
+(:mod:`analysis.analyses.claims`), the segment strategies and each section's headline figures,
+and the sections of this pack that failed or were not run (:mod:`analysis.report.failures`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from analysis.analyses.claims import Scorecard
 from analysis.analyses.kpis import KPIReport, format_kpi
 from analysis.core import plots
 from analysis.core.results import Verdict
+from analysis.report.failures import SKIPPED, read_failures
 
 TREND_PANELS = (("customers", "Customers who bought"), ("profit", "Profit after service cost"),
                 ("churn_rate", "Churn rate"), ("top20_share", "Profit share of top 20%"))
@@ -118,3 +120,38 @@ def plot_trend(trend: pd.DataFrame, months: int = 24):
     fig.tight_layout()
     return fig
 
+
+
+def failed_sections(output_dir) -> list[dict[str, Any]]:
+    """The sections of this pack that failed or were not run, as the report runner recorded
+    them while the notebooks ran (none when the notebook runs on its own)."""
+    return read_failures(output_dir)
+
+
+def failed_sections_text(failures: list[Mapping[str, Any]]) -> str:
+    """A plain paragraph for the top of the summary (Markdown); empty when none failed."""
+    if not failures:
+        return ""
+    names = [f"{f['title']} ({'not run' if f['status'] == SKIPPED else 'failed'})"
+             for f in failures]
+    count = (f"{len(failures)} sections of this report could not be completed"
+             if len(failures) > 1 else "One section of this report could not be completed")
+    return (f"**{count}:** {'; '.join(names)}. Their pages say what failed and what to try. "
+            "The figures and claims that come from them are missing from this summary; "
+            "every other section is complete.")
+
+
+def failed_sections_table(failures: list[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per failed or skipped section: what happened, where, the message, what to try."""
+    rows = []
+    for f in failures:
+        if f["status"] == SKIPPED:
+            happened = "not run"
+        elif f.get("cell") is not None:
+            happened = f"failed at cell {f['cell']} of {f['notebook']}"
+        else:
+            happened = f"failed ({f['notebook']})"
+        message = f["message"] if f["status"] == SKIPPED else f"{f['error']}: {f['message']}"
+        rows.append({"section": f["title"], "what happened": happened, "message": message,
+                     "what to try": f["hint"]})
+    return pd.DataFrame(rows, columns=["section", "what happened", "message", "what to try"])
