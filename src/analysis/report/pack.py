@@ -54,7 +54,8 @@ NOTEBOOK_NUMBER = re.compile(r"^(\d+)_")
 SUMMARY_NUMBER = 90
 #: the task that fills the panel cache; notebooks that read ``ctx.panel()`` depend on it
 PANEL = "panel"
-INTERNAL_FILES = ("exports/churn_risk.parquet", "exports/customer_value.parquet")
+INTERNAL_FILES = ("exports/churn_risk.parquet", "exports/customer_value.parquet",
+                  "exports/purchase_models.parquet")
 # starts only where a run of address characters starts: linear time on long base64 images
 EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+\.[\w.-]+")
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"

@@ -450,3 +450,35 @@ def spend_independence(summary: pd.DataFrame) -> Estimate:
     z = math.atanh(r)
     return Estimate(float(r), math.tanh(z - 1.96 * se), math.tanh(z + 1.96 * se), n,
                     "Spearman r of frequency and mean spend (Bonett-Wright interval)")
+
+
+# -- passing a fit between notebooks ----------------------------------------------------------
+
+
+def model_to_frame(model: FittedModel) -> pd.DataFrame:
+    """One row per parameter with its covariance row and the fit's facts (for a hand-off)."""
+    cov = (model.cov if model.cov is not None else
+           pd.DataFrame(np.nan, index=model.params.index, columns=model.params.index))
+    frame = pd.DataFrame({"model": model.name, "parameter": model.params.index,
+                          "estimate": model.params.to_numpy(),
+                          "std_error": model.std_errors.to_numpy(),
+                          "loglik": model.loglik, "n": model.n, "converged": model.converged,
+                          "problem": model.problem or ""})
+    for i, name in enumerate(model.params.index):
+        frame[f"cov_{i}"] = cov[name].to_numpy()
+    return frame
+
+
+def models_from_frame(frame: pd.DataFrame) -> dict[str, FittedModel]:
+    """The fits written by :func:`model_to_frame` (several may be stacked), by model name."""
+    out = {}
+    for name, rows in frame.groupby("model", sort=False):
+        labels = list(rows["parameter"])
+        cov = rows[[f"cov_{i}" for i in range(len(labels))]].to_numpy(float)
+        first = rows.iloc[0]
+        out[str(name)] = FittedModel(
+            str(name), pd.Series(rows["estimate"].to_numpy(float), index=labels),
+            pd.Series(rows["std_error"].to_numpy(float), index=labels), float(first["loglik"]),
+            int(first["n"]), bool(first["converged"]),
+            pd.DataFrame(cov, index=labels, columns=labels), first["problem"] or None)
+    return out

@@ -6,6 +6,32 @@ The notebooks import the package (``from analysis.analyses import subscriptions`
 public name of its modules is available here.
 """
 
+from analysis.analyses.subscriptions.observed import (
+    CARE_WORDS,
+    PlanHazards,
+    care_share,
+    claim_c10_reasons,
+    claim_c11_observed,
+    customer_spells,
+    is_care_reason,
+    observed_annual_churn,
+    plan_hazards,
+    reasons_table,
+    rmst,
+    rmst_by_plan,
+)
+from analysis.analyses.subscriptions.report import (
+    PlanForecast,
+    SubscriptionReport,
+    hazard_table,
+    parameter_table,
+    plan_table,
+    plot_model_fit,
+    plot_retention_by_plan,
+    reasons_view,
+    subscription_report,
+    subscriptions_section,
+)
 from analysis.analyses.subscriptions.sbg import (
     DurationFit,
     cohort_durations,
@@ -20,4 +46,11 @@ from analysis.analyses.subscriptions.sbg import (
     residual_periods,
     residual_value,
     survival,
+)
+from analysis.analyses.subscriptions.source import (
+    BUSINESS_KINDS,
+    business_kind,
+    checked,
+    from_snapshot,
+    subscriptions_of,
 )

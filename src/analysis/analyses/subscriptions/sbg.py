@@ -176,21 +176,28 @@ def residual_periods(params, survived, horizon: int = 600, discount: float = 0.0
     return value[inverse]
 
 
+def draw_values(model: FittedModel, compute, draws: int, seed: int) -> np.ndarray | None:
+    """``compute(params, c)`` at parameter sets drawn from the fit's sampling distribution;
+    None when the fit gives no usable covariance (or is not identifiable)."""
+    if not model.identifiable:
+        return None
+    samples = parameter_draws(model, draws, seed)
+    if len(samples) < 2:
+        return None
+    names = list(model.params.index)
+    return np.array([compute(p, p[names.index("c")] if "c" in names else 1.0) for p in samples])
+
+
 def _with_draws(model: FittedModel, compute, draws: int, seed: int, n: int,
                 method: str, unit: str) -> Estimate:
     value = float(compute(model.params.to_numpy(), _shape(model)))
-    if not model.identifiable:
-        return Estimate(value, None, None, n, f"{method}; {model.problem}", unit=unit)
-    samples = parameter_draws(model, draws, seed)
-    if len(samples) < 2:
-        return Estimate(value, None, None, n, f"{method}; no interval (singular Hessian)",
-                        unit=unit)
-    names = list(model.params.index)
-    results = np.array([compute(p, p[names.index("c")] if "c" in names else 1.0)
-                        for p in samples])
+    results = draw_values(model, compute, draws, seed)
+    if results is None:
+        why = model.problem or "no interval (singular Hessian)"
+        return Estimate(value, None, None, n, f"{method}; {why}", unit=unit)
     low, high = np.percentile(results, [2.5, 97.5])
     return Estimate(value, float(min(low, value)), float(max(high, value)), n,
-                    f"{method}; 95% interval from {len(samples):,} parameter draws "
+                    f"{method}; 95% interval from {len(results):,} parameter draws "
                     "(parametric bootstrap on the log scale)", unit=unit)
 
 

@@ -1,0 +1,289 @@
+"""What subscriptions show directly: durations per customer, Kaplan-Meier and restricted mean
+survival by plan, Cox hazard ratios by plan (acting on the proportional-hazards check),
+observed churn (C11) and cancellation reasons (C10).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+
+import numpy as np
+import pandas as pd
+from statsmodels.duration.hazard_regression import PHReg
+from statsmodels.duration.survfunc import SurvfuncRight
+
+from analysis.analyses.churn.rates import CLAIMED_BAND
+from analysis.analyses.churn.survival import ph_check
+from analysis.core.multitest import holm
+from analysis.core.results import ClaimResult, Estimate, Verdict
+
+MONTH_DAYS = 365.25 / 12
+
+#: words that mark a cancellation reason as "the care was not enough" (claim C10)
+CARE_WORDS = ("support", "service", "care", "attitude", "staff", "help", "complain",
+              "respon", "unresolved", "ignored", "attention", "rude", "expertise")
+
+
+def customer_spells(subscriptions: pd.DataFrame, as_of) -> pd.DataFrame:
+    """One row per customer: first start, last end (NaT while any subscription is active), the
+    plan and charge of the latest subscription, the reason of the last cancellation, and the
+    observed duration in whole months (``months``: the month the customer left in, or the
+    full months observed while active) with ``churned``."""
+    as_of = pd.Timestamp(as_of)
+    subs = subscriptions[subscriptions["start"] < as_of].copy()
+    subs.loc[subs["end"] > as_of, "end"] = pd.NaT
+    subs = subs.sort_values(["customer_id", "start"], kind="stable")
+    grouped = subs.groupby("customer_id", sort=True)
+    active = grouped["end"].apply(lambda e: e.isna().any())
+    last = grouped.tail(1).set_index("customer_id")
+    out = pd.DataFrame({"start": grouped["start"].min(),
+                        "end": grouped["end"].max().where(~active),
+                        "plan": last["plan"], "recurring_charge": last["recurring_charge"]})
+    if "cancellation_reason" in subs:
+        out["cancellation_reason"] = last["cancellation_reason"].where(~active)
+    out["churned"] = out["end"].notna()
+    stop = out["end"].fillna(as_of)
+    days = (stop - out["start"]).dt.total_seconds() / 86400
+    whole = np.floor(days / MONTH_DAYS)
+    # a customer who left during month k counts k months (at least 1); an active one the
+    # full months observed
+    out["months"] = np.where(out["churned"], np.maximum(np.ceil(days / MONTH_DAYS), 1),
+                             whole).astype(float)
+    out["duration_days"] = np.maximum(days, 1.0)
+    return out.reset_index()
+
+
+# -- observed churn (C11) ---------------------------------------------------------------------
+
+
+def observed_annual_churn(spells: pd.DataFrame, as_of) -> Estimate:
+    """Share of the customers active a year before ``as_of`` who have left since (Wilson).
+
+    A snapshot export (every departure in the last month) cannot show a year: then the last
+    month's churn among the customers active at its start is annualised as 1 - (1 - m)^12,
+    and the method says so.
+    """
+    as_of = pd.Timestamp(as_of)
+    ends = spells.loc[spells["churned"], "end"]
+    snapshot = len(ends) > 0 and (ends >= as_of - pd.DateOffset(months=1)).all()
+    months = 1 if snapshot else 12
+    start = as_of - pd.DateOffset(months=months)
+    at_risk = (spells["start"] <= start) & (spells["end"].isna() | (spells["end"] > start))
+    n = int(at_risk.sum())
+    if n == 0:
+        return Estimate(None, n=0, method=f"no customer was active {months} month(s) before "
+                        "the end of the data", unit="share")
+    lost = int((at_risk & spells["churned"]).sum())
+    share = Estimate.wilson_share(lost, n, "customers active a year ago who have left since, "
+                                  "Wilson interval")
+    if not snapshot:
+        return share
+
+    def annual(m):
+        return 1 - (1 - m) ** 12
+
+    return Estimate(annual(share.value), annual(share.low), annual(share.high), n,
+                    "snapshot: the last month's churn among customers active at its start "
+                    "(Wilson), annualised as 1-(1-m)^12 (assumes every month is like it)",
+                    unit="share")
+
+
+def claim_c11_observed(annual: Estimate) -> ClaimResult:
+    """C11 measured directly on subscriptions (provisional band rule until the shared verdict
+    rule lands)."""
+    if annual.value is None:
+        return ClaimResult.not_testable("C11", annual.method)
+    return ClaimResult.from_estimate(
+        "C11", annual, _band_verdict(annual, CLAIMED_BAND),
+        f"{annual.value:.0%} of subscribers active a year ago have cancelled since "
+        f"(95% interval {annual.low:.0%} to {annual.high:.0%}); the claim is 5-30% a year.",
+        claimed="annual churn of 5-30%", details={"observed": True})
+
+
+def _band_verdict(e: Estimate, band: tuple[float, float]) -> Verdict:
+    """The rule claim_c11 applied before the shared verdicts (interval inside the band:
+    supported; outside: not supported; else inconclusive)."""
+    if e.low is None or e.high is None:
+        return Verdict.INCONCLUSIVE
+    if band[0] <= e.low and e.high <= band[1]:
+        return Verdict.SUPPORTED
+    if e.high < band[0] or e.low > band[1]:
+        return Verdict.NOT_SUPPORTED
+    return Verdict.INCONCLUSIVE
+
+
+# -- cancellation reasons (C10) ---------------------------------------------------------------
+
+
+def is_care_reason(reason: str) -> bool:
+    words = str(reason).lower()
+    return any(re.search(rf"\b{w}", words) for w in CARE_WORDS)
+
+
+def reasons_table(spells: pd.DataFrame) -> pd.DataFrame | None:
+    """Cancellations by stated reason, with whether the reason counts as lack of care."""
+    if "cancellation_reason" not in spells:
+        return None
+    stated = spells.loc[spells["churned"], "cancellation_reason"].dropna().astype(str)
+    stated = stated[stated.str.strip() != ""]
+    if stated.empty:
+        return None
+    counts = stated.value_counts()
+    return pd.DataFrame({"reason": counts.index, "cancellations": counts.to_numpy(),
+                         "share": counts.to_numpy() / counts.sum(),
+                         "lack of care": [is_care_reason(r) for r in counts.index]})
+
+
+def care_share(reasons: pd.DataFrame | None) -> Estimate:
+    if reasons is None or reasons["cancellations"].sum() == 0:
+        return Estimate(None, n=0, method="no cancellation reasons recorded", unit="share")
+    total = int(reasons["cancellations"].sum())
+    care = int(reasons.loc[reasons["lack of care"], "cancellations"].sum())
+    return Estimate.wilson_share(care, total, "cancellations whose stated reason is lack of "
+                                 "care or service (keyword match), Wilson interval")
+
+
+C10_BAND = (2 / 3 - 0.05, 2 / 3 + 0.05)  # provisional: the shared rule brings its own margin
+
+
+def claim_c10_reasons(share: Estimate) -> ClaimResult:
+    if share.value is None:
+        return ClaimResult.not_testable("C10", "no cancellation reasons are recorded")
+    return ClaimResult.from_estimate(
+        "C10", share, _band_verdict(share, C10_BAND),
+        f"{share.value:.0%} of cancellations with a stated reason give lack of care or service "
+        f"(95% interval {share.low:.0%} to {share.high:.0%}); the claim is two thirds.",
+        claimed="two thirds of customers leave because the care is not enough",
+        details={"source": "cancellation reasons"})
+
+
+# -- Kaplan-Meier, restricted mean survival, Cox by plan --------------------------------------
+
+
+def rmst(months: np.ndarray, churned: np.ndarray, horizon: float) -> Estimate:
+    """Restricted mean survival time: expected months active within the first ``horizon``
+    months (area under the Kaplan-Meier curve), with its Greenwood-type 95% interval."""
+    months = np.asarray(months, float)
+    churned = np.asarray(churned, bool)
+    if len(months) == 0:
+        return Estimate(None, n=0, method="no customers", unit="months")
+    if not churned.any():
+        value = float(np.minimum(months.max(), horizon))
+        return Estimate(value, None, None, len(months), "no one left: the Kaplan-Meier curve "
+                        "stays at 100%", unit="months")
+    sf = SurvfuncRight(months, churned.astype(int))
+    times = sf.surv_times[sf.surv_times <= horizon]
+    surv = sf.surv_prob[: len(times)]
+    grid = np.r_[0.0, times, horizon]
+    heights = np.r_[1.0, surv]
+    area = np.diff(grid) * heights
+    value = float(area.sum())
+    # A_i: area under the curve from event time i to the horizon
+    tail = np.cumsum(area[::-1])[::-1][1:]
+    at_risk = sf.n_risk[: len(times)]
+    events = sf.n_events[: len(times)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = tail**2 * events / (at_risk * (at_risk - events))
+    variance = float(np.nansum(np.where(np.isfinite(terms), terms, 0.0)))
+    se = math.sqrt(variance)
+    low, high = max(value - 1.96 * se, 0.0), min(value + 1.96 * se, horizon)
+    return Estimate(value, low, high, len(months), f"restricted mean survival over "
+                    f"{horizon:g} months (area under Kaplan-Meier), Greenwood interval",
+                    unit="months")
+
+
+def rmst_by_plan(spells: pd.DataFrame, horizons=(12, 24)) -> pd.DataFrame:
+    rows = []
+    for plan, part in spells.groupby("plan", sort=True):
+        row = {"plan": plan, "customers": len(part), "cancelled": int(part["churned"].sum())}
+        for h in horizons:
+            e = rmst(part["months"].to_numpy(), part["churned"].to_numpy(), h)
+            row[f"rmst_{h}"], row[f"rmst_{h}_low"], row[f"rmst_{h}_high"] = e.value, e.low, e.high
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+@dataclasses.dataclass(frozen=True)
+class PlanHazards:
+    """Cox hazard ratios of each plan against the reference plan (and per doubling of the
+    recurring charge). Where the proportional-hazards check fails for a plan term, the plans
+    are compared by restricted mean survival instead and the charge effect comes from a model
+    stratified by plan (``stratified`` True)."""
+
+    table: pd.DataFrame  # term, meaning, hazard_ratio, low, high, p, p_holm, ph_p
+    reference: str
+    n: int
+    events: int
+    stratified: bool
+    note: str
+
+    def summary(self) -> pd.DataFrame:
+        return self.table
+
+
+def plan_hazards(spells: pd.DataFrame, min_group: int = 30) -> PlanHazards:
+    """Cox PH (Efron ties) of months to cancellation on plan and log2 recurring charge."""
+    data = spells.dropna(subset=["plan"])
+    counts = data["plan"].value_counts()
+    plans = counts[counts >= min_group].index
+    data = data[data["plan"].isin(plans)]
+    if len(plans) < 2 or int(data["churned"].sum()) < 20:
+        raise ValueError(f"plan hazards need two plans of at least {min_group} customers and 20 "
+                         f"cancellations (found {len(plans)} plan(s), "
+                         f"{int(data['churned'].sum())} cancellations)")
+    reference = str(counts.index[0])
+    design = pd.get_dummies(data["plan"], dtype=float).drop(columns=reference)
+    design.columns = [f"plan {c} vs {reference}" for c in design.columns]
+    charge = data["recurring_charge"].astype(float)
+    has_charge = charge.notna().all() and (charge > 0).all() and charge.std() > 0
+    if has_charge:
+        design["log2 recurring charge"] = np.log2(charge)
+    time, status = data["months"].to_numpy(float), data["churned"].to_numpy(int)
+    result = PHReg(time, design.to_numpy(), status=status, ties="efron").fit()
+    ph = ph_check(result, time, status)
+    plan_terms = [i for i, c in enumerate(design.columns) if c.startswith("plan ")]
+    failed = any(np.isfinite(ph[i]) and ph[i] < 0.05 for i in plan_terms)
+    note = "proportional hazards hold for the plan terms"
+    stratified = False
+    if failed:
+        stratified = True
+        note = ("the plans' hazards are not proportional (their ratio changes with tenure): plans "
+                "are compared by restricted mean survival instead, and the charge effect comes "
+                "from a model stratified by plan")
+        if has_charge:
+            keep = ["log2 recurring charge"]
+            strata = pd.factorize(data["plan"])[0]
+            result = PHReg(time, design[keep].to_numpy(), status=status, ties="efron",
+                           strata=strata).fit()
+            ph = ph_check(result, time, status)
+            design = design[keep]
+        else:
+            design = design.iloc[:, :0]
+    if design.shape[1] == 0:
+        table = pd.DataFrame(columns=["term", "hazard_ratio", "low", "high", "p", "p_holm",
+                                      "ph_p"])
+    else:
+        ci = result.conf_int()
+        table = pd.DataFrame({"term": design.columns, "hazard_ratio": np.exp(result.params),
+                              "low": np.exp(ci[:, 0]), "high": np.exp(ci[:, 1]),
+                              "p": result.pvalues, "p_holm": holm(result.pvalues)[1],
+                              "ph_p": ph})
+    return PlanHazards(table, reference, len(data), int(status.sum()), stratified, note)
+
+
+def logrank_by_plan(spells: pd.DataFrame) -> float:
+    from statsmodels.duration.survfunc import survdiff
+
+    if spells["plan"].nunique() < 2:
+        return float("nan")
+    _chi2, p = survdiff(spells["months"].to_numpy(float), spells["churned"].to_numpy(int),
+                        spells["plan"].astype(str).to_numpy())
+    return float(p)
+
+
+def p_text(p: float) -> str:
+    return "n/a" if not np.isfinite(p) else "< 0.001" if p < 0.001 else f"{p:.2g}"
+
+

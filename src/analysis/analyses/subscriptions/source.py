@@ -1,0 +1,101 @@
+"""Where a notebook finds the business kind and the subscriptions table.
+
+Interim: the data layer is adding an optional ``subscriptions`` contract table
+(``CustomerData.subscriptions``, None when absent) and ``Settings.business``
+("shop" | "subscription"). Until that lands, :func:`business_kind` reads ``business`` from
+the raw config and :func:`subscriptions_of` falls back to a ``[subscriptions_interim]``
+table of the config that names a Parquet or CSV file (a subscriptions table, or a snapshot
+export mapped with :func:`from_snapshot`). At merge both bodies become one line each
+(``ctx.settings.business`` and ``ctx.data.subscriptions``) and the interim table goes.
+
+The subscriptions table: ``customer_id`` (str), ``start`` (datetime), ``end`` (datetime, NaT
+while active), ``plan`` (str), ``recurring_charge`` (float a month), ``cancellation_reason``
+(str, optional).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+BUSINESS_KINDS = ("shop", "subscription")
+COLUMNS = ("customer_id", "start", "end", "plan", "recurring_charge")
+
+
+def business_kind(ctx) -> str:
+    """"shop" (customers leave without telling: purchase models) or "subscription"
+    (leaving is observed: contract-duration models)."""
+    kind = getattr(ctx.settings, "business", None) or ctx.settings.raw.get("business", "shop")
+    if kind not in BUSINESS_KINDS:
+        raise ValueError(f"config: business = {kind!r}; use one of {', '.join(BUSINESS_KINDS)}")
+    return kind
+
+
+def subscriptions_of(ctx) -> pd.DataFrame | None:
+    """The company's subscriptions table, or None when it has none."""
+    table = getattr(ctx.data, "subscriptions", None)
+    if table is not None:
+        return table
+    spec = ctx.settings.raw.get("subscriptions_interim")
+    if not spec:
+        return None
+    base = ctx.settings.resolve(ctx.settings.raw["source"]["path"])
+    path = base / spec["file"]
+    frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    if spec.get("snapshot"):
+        return from_snapshot(frame, spec["as_of"], **spec.get("columns", {}))
+    return checked(frame, str(path))
+
+
+def checked(frame: pd.DataFrame, where: str = "subscriptions") -> pd.DataFrame:
+    """The table in contract types; a clear error naming the missing columns."""
+    missing = [c for c in COLUMNS if c not in frame]
+    if missing:
+        raise ValueError(f"{where}: missing column(s) {', '.join(missing)}; the subscriptions "
+                         f"table needs {', '.join(COLUMNS)} (cancellation_reason optional)")
+    out = frame.copy()
+    out["customer_id"] = out["customer_id"].astype(str)
+    out["start"] = pd.to_datetime(out["start"])
+    out["end"] = pd.to_datetime(out["end"])
+    out["plan"] = out["plan"].astype(str)
+    out["recurring_charge"] = pd.to_numeric(out["recurring_charge"], errors="coerce")
+    bad = out["end"].notna() & (out["end"] < out["start"])
+    if bad.any():
+        rows = ", ".join(str(i) for i in out.index[bad][:5])
+        raise ValueError(f"{where}: {int(bad.sum())} subscription(s) end before they start "
+                         f"(rows {rows}); fix start/end in the export")
+    return out
+
+
+def from_snapshot(frame: pd.DataFrame, as_of, customer_id: str = "customerID",
+                  tenure: str = "tenure", churned: str = "Churn", plan: str = "Contract",
+                  charge: str = "MonthlyCharges", reason: str | None = "Churn Reason",
+                  churn_values=("yes", "1", "true", "churned")) -> pd.DataFrame:
+    """A snapshot export (one row per customer: tenure in months, a churn flag, the plan and
+    the monthly charge, taken on ``as_of``) as a subscriptions table.
+
+    A customer starts ``tenure`` months before the snapshot; a churned customer is taken to
+    have left in the snapshot's last month (the convention of telecom churn samples), so
+    ``end`` = ``as_of`` for them and NaT for the others.
+    """
+    missing = [c for c in (customer_id, tenure, churned, plan, charge) if c not in frame]
+    if missing:
+        raise ValueError(f"snapshot: missing column(s) {', '.join(missing)}; map them in the "
+                         "config's [subscriptions_interim.columns]")
+    as_of = pd.Timestamp(as_of)
+    months = pd.to_numeric(frame[tenure], errors="coerce")
+    if months.isna().any() or (months < 0).any():
+        rows = ", ".join(str(i) for i in frame.index[months.isna() | (months < 0)][:5])
+        raise ValueError(f"snapshot: column {tenure!r} must be months >= 0 (rows {rows})")
+    flag = frame[churned].astype(str).str.strip().str.lower().isin(churn_values)
+    start = as_of - pd.to_timedelta(months.to_numpy() * 365.25 / 12, unit="D")
+    out = pd.DataFrame({
+        "customer_id": frame[customer_id].astype(str).to_numpy(),
+        "start": start.round("D"),
+        "end": pd.Series(as_of, index=frame.index).where(flag).to_numpy(),
+        "plan": frame[plan].astype(str).to_numpy(),
+        "recurring_charge": pd.to_numeric(frame[charge], errors="coerce").to_numpy(),
+    })
+    out["end"] = pd.to_datetime(out["end"])
+    if reason is not None and reason in frame:
+        out["cancellation_reason"] = frame[reason].where(flag).to_numpy()
+    return out
