@@ -45,20 +45,59 @@ def annualise(monthly: Estimate) -> Estimate:
                     monthly.method + ", annualised as 1-(1-m)^12", unit="share")
 
 
+def band_verdict(e: Estimate, band: tuple[float, float] = CLAIMED_BAND) -> Verdict:
+    """The band rule of C11 until the shared verdict rule lands (analysis.core.verdicts):
+    the interval inside the band: supported; wholly outside: not supported; else
+    inconclusive (also without an interval)."""
+    if e.low is None or e.high is None:
+        return Verdict.INCONCLUSIVE
+    if band[0] <= e.low and e.high <= band[1]:
+        return Verdict.SUPPORTED
+    if e.high < band[0] or e.low > band[1]:
+        return Verdict.NOT_SUPPORTED
+    return Verdict.INCONCLUSIVE
+
+
+def _words(e: Estimate, band=CLAIMED_BAND) -> str:
+    if e.low is None or e.high is None:
+        return "no interval, so no comparison with"
+    if band[0] <= e.low and e.high <= band[1]:
+        return "inside"
+    if e.high < band[0]:
+        return "below"
+    if e.low > band[1]:
+        return "above"
+    return "on the edge of"
+
+
 def claim_c11(annual: Estimate, churn_days: int) -> ClaimResult:
-    """Churn of 5-30% a year: supported if the interval lies inside the band."""
+    """C11 by the inactivity rule (kept for callers; a shop's pack uses
+    :func:`claim_c11_model`)."""
     if annual.value is None:
         return ClaimResult.not_testable("C11", "no customer was active a year before the period "
                                         "end")
-    low_band, high_band = CLAIMED_BAND
-    if low_band <= annual.low and annual.high <= high_band:
-        verdict, words = Verdict.SUPPORTED, "inside"
-    elif annual.high < low_band or annual.low > high_band:
-        verdict, words = Verdict.NOT_SUPPORTED, ("below" if annual.high < low_band else "above")
-    else:
-        verdict, words = Verdict.INCONCLUSIVE, "on the edge of"
     return ClaimResult.from_estimate(
-        "C11", annual, verdict,
+        "C11", annual, band_verdict(annual),
         f"{annual.value:.0%} of customers active a year ago have since stopped buying for "
-        f"{churn_days}+ days: {words} the claimed 5-30% band.",
+        f"{churn_days}+ days: {_words(annual)} the claimed 5-30% band.",
         claimed="annual churn of 5-30%", details={"churn_days": churn_days})
+
+
+def claim_c11_model(churn: Estimate, model: str, cross_check: Estimate | None = None
+                    ) -> ClaimResult:
+    """C11 for a shop: the purchase model's share of today's active customers lost within a
+    year (the value section's retention forecast, the same numbers)."""
+    if churn.value is None:
+        return ClaimResult.not_testable("C11", "the purchase model cannot say who is still a "
+                                        "customer: " + (churn.method or "no fit"))
+    interval = ("" if churn.low is None or churn.high is None else
+                f" (95% interval {churn.low:.0%} to {churn.high:.0%})")
+    details = {"model": model, "source": "purchase model (value section)"}
+    if cross_check is not None and cross_check.value is not None:
+        details.update(inactivity_cross_check=cross_check.value,
+                       inactivity_low=cross_check.low, inactivity_high=cross_check.high)
+    return ClaimResult.from_estimate(
+        "C11", churn, band_verdict(churn),
+        f"The {model} model expects {churn.value:.0%} of today's active customers to stop "
+        f"buying within a year{interval}: {_words(churn)} the claimed 5-30% band.",
+        claimed="annual churn of 5-30%", details=details)

@@ -243,12 +243,35 @@ class CoxResult:
     events: int
     loglik: float
     formula: str
+    definition: str = "inactivity rule"
+    imputations: int = 1
+    split_days: float | None = None   # first_year_* / later_* columns when PH fails
 
     def ratio(self, term: str) -> Estimate:
         row = self.table.set_index("term").loc[term]
         return Estimate(float(row["hazard_ratio"]), float(row["low"]), float(row["high"]),
-                        self.n, f"Cox PH hazard ratio ({self.formula}); Holm p = "
-                        f"{row['p_holm']:.2g}", unit="hazard ratio")
+                        self.n, f"Cox PH hazard ratio ({self.formula}; {self.definition}); "
+                        f"Holm p = {row['p_holm']:.2g}", unit="hazard ratio")
+
+    def ph_holds(self, term: str) -> bool:
+        p = float(self.table.set_index("term").loc[term, "ph_p"])
+        return not (np.isfinite(p) and p < 0.05)
+
+    def claim_ratio(self, term: str) -> Estimate:
+        """The hazard ratio a claim reads: the whole-follow-up ratio where proportional
+        hazards hold; where they fail, the ratio in the first ``split_days`` after the
+        landmark (from the model with a time-varying effect), which the method says."""
+        row = self.table.set_index("term").loc[term]
+        if self.ph_holds(term) or "first_year_hazard_ratio" not in self.table:
+            return self.ratio(term)
+        days = int(self.split_days or 365)
+        return Estimate(float(row["first_year_hazard_ratio"]), float(row["first_year_low"]),
+                        float(row["first_year_high"]), self.n,
+                        f"Cox hazard ratio in the first {days} days after the landmark (the "
+                        f"proportional-hazards check failed, p = {row['ph_p']:.2g}: the ratio "
+                        f"changes over time; after {days} days it is "
+                        f"{row['later_hazard_ratio']:.2f}); {self.definition}",
+                        unit="hazard ratio")
 
     def summary(self) -> pd.DataFrame:
         return self.table
@@ -342,7 +365,7 @@ def _hazard_claim(cox: CoxResult | None, claim_id: str, term: str, want_below_on
     """A claim answered by one Cox hazard ratio; ``summary`` formats ``{hr:.2f}``."""
     if cox is None or term not in set(cox.table["term"]):
         return ClaimResult.not_testable(claim_id, reason or missing)
-    e = cox.ratio(term)
+    e = cox.claim_ratio(term)
     verdict = _hr_verdict(e, _p_holm(cox, term), want_below_one)
     return ClaimResult.from_estimate(claim_id, e, verdict, summary.format(hr=e.value),
                                      claimed=claimed, details=_checks(cox, term))
@@ -352,7 +375,8 @@ def _checks(cox: CoxResult, term: str) -> dict:
     """Holm p and the proportional-hazards check of one term, for the claim's details."""
     row = cox.table.set_index("term").loc[term]
     return {"p_holm": float(row["p_holm"]), "ph_check_p": float(row["ph_p"]),
-            "ph_holds": bool(row["ph_p"] >= 0.05), "events": cox.events}
+            "ph_holds": cox.ph_holds(term), "events": cox.events,
+            "dropout_definition": cox.definition, "imputations": cox.imputations}
 
 
 def claim_c3(cox: CoxResult | None, reason: str | None = None) -> ClaimResult:
@@ -375,7 +399,7 @@ def claim_c5(cox: CoxResult | None, reason: str | None = None) -> ClaimResult:
     if cox is None:
         return ClaimResult.not_testable("C5", reason or "no survival model could be fitted")
     terms = set(cox.table["term"])
-    freq = cox.ratio("early_orders")
+    freq = cox.claim_ratio("early_orders")
     f_verdict = _hr_verdict(freq, _p_holm(cox, "early_orders"), want_below_one=True)
     if "early_categories" not in terms:
         return ClaimResult.from_estimate(
@@ -383,7 +407,7 @@ def claim_c5(cox: CoxResult | None, reason: str | None = None) -> ClaimResult:
             f"Each extra early order changes the churn rate by a factor {freq.value:.2f}; "
             "breadth cannot be tested (no product categories).",
             claimed="frequent and broad buyers are more loyal")
-    breadth = cox.ratio("early_categories")
+    breadth = cox.claim_ratio("early_categories")
     b_verdict = _hr_verdict(breadth, _p_holm(cox, "early_categories"), want_below_one=True)
     verdicts = {f_verdict, b_verdict}
     verdict = (Verdict.SUPPORTED if verdicts == {Verdict.SUPPORTED} else

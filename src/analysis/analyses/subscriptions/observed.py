@@ -14,10 +14,10 @@ import pandas as pd
 from statsmodels.duration.hazard_regression import PHReg
 from statsmodels.duration.survfunc import SurvfuncRight
 
-from analysis.analyses.churn.rates import CLAIMED_BAND
+from analysis.analyses.churn.rates import CLAIMED_BAND, band_verdict
 from analysis.analyses.churn.survival import ph_check
 from analysis.core.multitest import holm
-from analysis.core.results import ClaimResult, Estimate, Verdict
+from analysis.core.results import ClaimResult, Estimate
 
 MONTH_DAYS = 365.25 / 12
 
@@ -96,22 +96,10 @@ def claim_c11_observed(annual: Estimate) -> ClaimResult:
     if annual.value is None:
         return ClaimResult.not_testable("C11", annual.method)
     return ClaimResult.from_estimate(
-        "C11", annual, _band_verdict(annual, CLAIMED_BAND),
+        "C11", annual, band_verdict(annual, CLAIMED_BAND),
         f"{annual.value:.0%} of subscribers active a year ago have cancelled since "
         f"(95% interval {annual.low:.0%} to {annual.high:.0%}); the claim is 5-30% a year.",
         claimed="annual churn of 5-30%", details={"observed": True})
-
-
-def _band_verdict(e: Estimate, band: tuple[float, float]) -> Verdict:
-    """The rule claim_c11 applied before the shared verdicts (interval inside the band:
-    supported; outside: not supported; else inconclusive)."""
-    if e.low is None or e.high is None:
-        return Verdict.INCONCLUSIVE
-    if band[0] <= e.low and e.high <= band[1]:
-        return Verdict.SUPPORTED
-    if e.high < band[0] or e.low > band[1]:
-        return Verdict.NOT_SUPPORTED
-    return Verdict.INCONCLUSIVE
 
 
 # -- cancellation reasons (C10) ---------------------------------------------------------------
@@ -152,7 +140,7 @@ def claim_c10_reasons(share: Estimate) -> ClaimResult:
     if share.value is None:
         return ClaimResult.not_testable("C10", "no cancellation reasons are recorded")
     return ClaimResult.from_estimate(
-        "C10", share, _band_verdict(share, C10_BAND),
+        "C10", share, band_verdict(share, C10_BAND),
         f"{share.value:.0%} of cancellations with a stated reason give lack of care or service "
         f"(95% interval {share.low:.0%} to {share.high:.0%}); the claim is two thirds.",
         claimed="two thirds of customers leave because the care is not enough",
