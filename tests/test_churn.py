@@ -18,7 +18,7 @@ def simulated_landmark(n: int = 4000, seed: int = 1) -> tuple[pd.DataFrame, dict
     """Exponential churn times with known log hazard ratios and administrative censoring."""
     rng = np.random.default_rng(seed)
     truth = {"referred_vs_advertising": math.log(0.6), "early_promo_share_50pts": 0.3,
-             "early_orders": -0.1, "early_categories": -0.2}
+             "early_orders": -0.2, "early_categories": -0.2}
     channel = rng.choice(["referral", "advertising", "organic"], n, p=[0.3, 0.4, 0.3])
     promo = rng.beta(1.2, 4.8, n)
     orders = 1 + rng.poisson(1.5, n)
@@ -37,15 +37,17 @@ def simulated_landmark(n: int = 4000, seed: int = 1) -> tuple[pd.DataFrame, dict
     })
     return frame, truth
 
+HOLD = (Verdict.HOLDS, Verdict.STRONGER)
+
 
 def test_cox_recovers_known_hazard_ratios():
     frame, truth = simulated_landmark()
     cox = churn.fit_cox(frame)
     for term, log_hr in truth.items():
         assert cox.ratio(term).covers(math.exp(log_hr)), term
-    assert churn.claim_c3(cox).verdict is Verdict.SUPPORTED
-    assert churn.claim_c4(cox).verdict is Verdict.SUPPORTED
-    assert churn.claim_c5(cox).verdict is Verdict.SUPPORTED
+    assert churn.claim_c3(cox).verdict in HOLD
+    assert churn.claim_c4(cox).verdict in HOLD
+    assert churn.claim_c5(cox).verdict in HOLD
 
 
 def test_null_effects_are_not_called_supported():
@@ -53,7 +55,7 @@ def test_null_effects_are_not_called_supported():
     rng = np.random.default_rng(3)
     frame["channel"] = rng.permutation(frame["channel"].to_numpy())
     cox = churn.fit_cox(frame)
-    assert churn.claim_c3(cox).verdict is not Verdict.SUPPORTED
+    assert churn.claim_c3(cox).verdict not in HOLD
 
 
 def test_kaplan_meier_equals_empirical_survival_without_censoring():
@@ -79,8 +81,8 @@ def test_churn_rate_and_annualisation():
 
 
 @pytest.mark.parametrize(("low", "high", "verdict"), [
-    (0.10, 0.20, Verdict.SUPPORTED), (0.35, 0.45, Verdict.NOT_SUPPORTED),
-    (0.01, 0.03, Verdict.NOT_SUPPORTED), (0.25, 0.35, Verdict.INCONCLUSIVE)])
+    (0.10, 0.20, Verdict.HOLDS), (0.35, 0.45, Verdict.WEAKER),
+    (0.01, 0.03, Verdict.WEAKER), (0.25, 0.35, Verdict.INCONCLUSIVE)])
 def test_claim_c11_band(low, high, verdict):
     e = Estimate((low + high) / 2, low, high, 500)
     assert churn.claim_c11(e, 180).verdict is verdict

@@ -24,12 +24,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "2.0"
 
 
 class Verdict(enum.StrEnum):
-    SUPPORTED = "supported"
-    NOT_SUPPORTED = "not supported"
+    """The five outcomes of the one verdict rule (:mod:`analysis.core.verdicts`)."""
+
+    HOLDS = "holds"
+    STRONGER = "holds, and stronger than claimed"
+    WEAKER = "weaker than claimed, or contradicted"
     INCONCLUSIVE = "inconclusive"
     NOT_TESTABLE = "not testable with this data"
 
@@ -86,15 +89,26 @@ class ClaimResult:
     claimed: str = ""
     reason: str | None = None
     details: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    #: the claim's reading in plain words and the quantity estimated (from its rule)
+    reading: str = ""
+    quantity: str = ""
+    #: the rule the verdict follows from: direction, claimed value or band, margin and its
+    #: reason, scale, edges (``analysis.core.verdicts.ClaimRule``)
+    rule: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    #: how the verdict was reached: the finding in words, the one-sided p-values read off
+    #: the interval, and any note from the correction across claims
+    test: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def not_testable(cls, claim_id: str, reason: str, method: str = "") -> ClaimResult:
+    def not_testable(cls, claim_id: str, reason: str, method: str = "",
+                     **kwargs: Any) -> ClaimResult:
         return cls(
             claim_id=claim_id,
             verdict=Verdict.NOT_TESTABLE,
             summary=f"Not testable with this data: {reason}",
             method=method,
             reason=reason,
+            **kwargs,
         )
 
     @classmethod

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.analyses.kpis import KPI_LABELS, format_kpi
+from analysis.core.results import Verdict
 from analysis.data.periods import PERIOD_PATTERN
 
 PACK_FILES = (("leadership.pdf", "PDF"), ("leadership.html", "leadership"),
@@ -52,7 +53,7 @@ def kpi_value(pack: dict, name: str) -> float | None:
 
 
 def pack_rows(packs: list[dict]) -> str:
-    head = ["period"] + [KPI_LABELS.get(k, k) for k in INDEX_KPIS] + ["claims supported",
+    head = ["period"] + [KPI_LABELS.get(k, k) for k in INDEX_KPIS] + ["claims that hold",
                                                                       "pack"]
     rows = []
     for pack in reversed(packs):
@@ -64,8 +65,9 @@ def pack_rows(packs: list[dict]) -> str:
         )
         cells = [html.escape(pack["_folder"])]
         cells += [html.escape(format_kpi(k, kpi_value(pack, k))) for k in INDEX_KPIS]
-        tested = sum(v for k, v in counts.items() if k != "not testable with this data")
-        cells.append(f"{counts.get('supported', 0)} of {tested} testable")
+        tested = sum(v for k, v in counts.items() if k != Verdict.NOT_TESTABLE.value)
+        held = counts.get(Verdict.HOLDS.value, 0) + counts.get(Verdict.STRONGER.value, 0)
+        cells.append(f"{held} of {tested} testable")
         cells.append(f"<span class='links'>{links}</span>")
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     header = "".join(f"<th>{html.escape(h)}</th>" for h in head)

@@ -38,7 +38,9 @@ def headline_text(report: KPIReport, scorecard: Scorecard) -> str:
         return format_kpi(name, None if estimate is None else estimate.value)
 
     counts = scorecard.counts()
-    tested = sum(n for v, n in counts.items() if v != Verdict.NOT_TESTABLE.value)
+    held = counts[Verdict.HOLDS.value] + counts[Verdict.STRONGER.value]
+    stronger = (f" ({counts[Verdict.STRONGER.value]} even more strongly than claimed)"
+                if counts[Verdict.STRONGER.value] else "")
     return (
         f"**{value('customers')} customers bought in {report.period}**"
         f"{_change_text(report, 'customers')}, bringing revenue of {value('revenue')}"
@@ -46,11 +48,11 @@ def headline_text(report: KPIReport, scorecard: Scorecard) -> str:
         f"{_change_text(report, 'profit')}. "
         f"{value('churned')} customers were lost this month; the churn rate among customers "
         f"active at the start of the month was {value('churn_rate')}.\n\n"
-        f"Of the {len(scorecard.rows)} folk laws of customer management tested, "
-        f"**{counts[Verdict.SUPPORTED.value]} hold in our data**, "
-        f"{counts[Verdict.NOT_SUPPORTED.value]} do not, {counts[Verdict.INCONCLUSIVE.value]} "
-        f"are inconclusive and {counts[Verdict.NOT_TESTABLE.value]} cannot be tested with the "
-        f"data we have ({tested} tested)."
+        f"Of the {len(scorecard.rows)} folk laws of customer management, "
+        f"{scorecard.tested()} could be tested on our data: **{held} hold**{stronger}, "
+        f"{counts[Verdict.WEAKER.value]} are weaker than claimed or contradicted and "
+        f"{counts[Verdict.INCONCLUSIVE.value]} are inconclusive; "
+        f"{counts[Verdict.NOT_TESTABLE.value]} cannot be tested with the data we have."
     )
 
 

@@ -31,10 +31,7 @@ from analysis.analyses.churn.inactivity import (
     inactivity_window,
 )
 from analysis.analyses.churn.rates import (
-    CLAIMED_BAND,
-    NULL_BAND,
     annualise,
-    band_verdict,
     churn_rate,
     claim_c11,
     claim_c11_model,

@@ -43,6 +43,7 @@ from analysis.analyses.churn.survival import (
     landmark_frame,
     retention_curves,
 )
+from analysis.analyses.claims import claim_rules
 from analysis.analyses.clv.btyd import FittedModel, fit_bgnbd, fit_paretonbd, models_from_frame
 from analysis.analyses.clv.value import RetentionForecast, retention_forecast
 from analysis.core.results import ClaimResult, Estimate
@@ -240,8 +241,11 @@ def churn_report(ctx, landmark_days: int = 90, horizon: int = 3,
         now = model_frame[model_frame["month"] == ctx.period.label]
         risk = pd.DataFrame({"customer_id": now["customer_id"],
                              "churn_risk": classifier.score(now).to_numpy()})
-    claims = (claim_c3(cox, reason), claim_c4(cox, reason), claim_c5(cox, reason),
-              claim_c11_model(annual, "purchase" if chosen is None else chosen.name, cross))
+    rules = claim_rules(ctx.settings)
+    claims = (claim_c3(cox, reason, rules), claim_c4(cox, reason, rules),
+              claim_c5(cox, reason, rules),
+              claim_c11_model(annual, "purchase" if chosen is None else chosen.name, cross,
+                              rules))
     return ChurnReport(monthly, annualise(monthly), annual, len(frame), tuple(curves), cox,
                        cox_service, cox_response, classifier, risk.reset_index(drop=True),
                        claims, tuple(notes), churn_days, landmark_days, forecast, window, cross)

@@ -23,7 +23,7 @@ promotions and their breadth.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import duckdb
 import numpy as np
@@ -33,10 +33,12 @@ from scipy import stats
 from statsmodels.duration.hazard_regression import PHReg
 from statsmodels.duration.survfunc import SurvfuncRight, survdiff
 
-from analysis.analyses.churn.rates import NULL_BAND, _require
+from analysis.analyses.churn.rates import _require
+from analysis.analyses.claims import rule
 from analysis.core import plots
 from analysis.core.multitest import holm
-from analysis.core.results import ClaimResult, Estimate, Verdict
+from analysis.core.results import ClaimResult, Estimate
+from analysis.core.verdicts import ClaimRule, answer
 
 # -- survival data ------------------------------------------------------------------------------
 
@@ -343,34 +345,6 @@ def ph_check(result, durations: np.ndarray, events: np.ndarray) -> np.ndarray:
     return np.array(out)
 
 
-def _hr_verdict(e: Estimate, p_holm: float, want_below_one: bool) -> Verdict:
-    favourable = e.high < 1 if want_below_one else e.low > 1
-    adverse = e.low > 1 if want_below_one else e.high < 1
-    if favourable and p_holm < 0.05:
-        return Verdict.SUPPORTED
-    if adverse and p_holm < 0.05:
-        return Verdict.NOT_SUPPORTED
-    if NULL_BAND[0] <= e.low and e.high <= NULL_BAND[1]:
-        return Verdict.NOT_SUPPORTED  # precisely no difference
-    return Verdict.INCONCLUSIVE
-
-
-def _p_holm(cox: CoxResult, term: str) -> float:
-    return float(cox.table.set_index("term").loc[term, "p_holm"])
-
-
-def _hazard_claim(cox: CoxResult | None, claim_id: str, term: str, want_below_one: bool,
-                  missing: str, summary: str, claimed: str,
-                  reason: str | None) -> ClaimResult:
-    """A claim answered by one Cox hazard ratio; ``summary`` formats ``{hr:.2f}``."""
-    if cox is None or term not in set(cox.table["term"]):
-        return ClaimResult.not_testable(claim_id, reason or missing)
-    e = cox.claim_ratio(term)
-    verdict = _hr_verdict(e, _p_holm(cox, term), want_below_one)
-    return ClaimResult.from_estimate(claim_id, e, verdict, summary.format(hr=e.value),
-                                     claimed=claimed, details=_checks(cox, term))
-
-
 def _checks(cox: CoxResult, term: str) -> dict:
     """Holm p and the proportional-hazards check of one term, for the claim's details."""
     row = cox.table.set_index("term").loc[term]
@@ -379,48 +353,57 @@ def _checks(cox: CoxResult, term: str) -> dict:
             "dropout_definition": cox.definition, "imputations": cox.imputations}
 
 
-def claim_c3(cox: CoxResult | None, reason: str | None = None) -> ClaimResult:
+def _hazard_claim(cox: CoxResult | None, claim_rule: ClaimRule, term: str, missing: str,
+                  summary: str, reason: str | None) -> ClaimResult:
+    """A claim answered by one Cox hazard ratio; ``summary`` formats ``{hr:.2f}``."""
+    if cox is None or term not in set(cox.table["term"]):
+        return ClaimResult.not_testable(claim_rule.claim_id, reason or missing,
+                                        reading=claim_rule.reading,
+                                        quantity=claim_rule.quantity)
+    e = cox.claim_ratio(term)
+    return answer(claim_rule, e, summary.format(hr=e.value), details=_checks(cox, term))
+
+
+def claim_c3(cox: CoxResult | None, reason: str | None = None,
+             rules: Mapping[str, ClaimRule] | None = None) -> ClaimResult:
     return _hazard_claim(
-        cox, "C3", "referred_vs_advertising", True, "acquisition channel is not recorded",
+        cox, rule("C3", rules), "referred_vs_advertising", "acquisition channel is not recorded",
         "Referred customers churn at {hr:.2f} times the rate of customers won by advertising, "
-        "with the same early behaviour.",
-        "referred customers are more loyal (hazard ratio < 1)", reason)
+        "with the same early behaviour.", reason)
 
 
-def claim_c4(cox: CoxResult | None, reason: str | None = None) -> ClaimResult:
+def claim_c4(cox: CoxResult | None, reason: str | None = None,
+             rules: Mapping[str, ClaimRule] | None = None) -> ClaimResult:
     return _hazard_claim(
-        cox, "C4", "early_promo_share_50pts", False, "promotion flags are not recorded",
+        cox, rule("C4", rules), "early_promo_share_50pts", "promotion flags are not recorded",
         "Customers buying half their early spend on promotion churn at {hr:.2f} times the rate "
-        "of full-price buyers.",
-        "full-price buyers are more loyal (hazard ratio of promotion share > 1)", reason)
+        "of full-price buyers.", reason)
 
 
-def claim_c5(cox: CoxResult | None, reason: str | None = None) -> ClaimResult:
+def claim_c5(cox: CoxResult | None, reason: str | None = None,
+             rules: Mapping[str, ClaimRule] | None = None) -> ClaimResult:
+    """Frequency and breadth: both hazard ratios must hold (breadth only when categories
+    are recorded; without them the claim is judged on frequency and says so)."""
+    c5 = rule("C5", rules)
     if cox is None:
-        return ClaimResult.not_testable("C5", reason or "no survival model could be fitted")
+        return ClaimResult.not_testable("C5", reason or "no survival model could be fitted",
+                                        reading=c5.reading, quantity=c5.quantity)
     terms = set(cox.table["term"])
-    freq = cox.claim_ratio("early_orders")
-    f_verdict = _hr_verdict(freq, _p_holm(cox, "early_orders"), want_below_one=True)
-    if "early_categories" not in terms:
-        return ClaimResult.from_estimate(
-            "C5", freq, f_verdict if f_verdict is not Verdict.SUPPORTED else Verdict.INCONCLUSIVE,
-            f"Each extra early order changes the churn rate by a factor {freq.value:.2f}; "
-            "breadth cannot be tested (no product categories).",
-            claimed="frequent and broad buyers are more loyal")
-    breadth = cox.claim_ratio("early_categories")
-    b_verdict = _hr_verdict(breadth, _p_holm(cox, "early_categories"), want_below_one=True)
-    verdicts = {f_verdict, b_verdict}
-    verdict = (Verdict.SUPPORTED if verdicts == {Verdict.SUPPORTED} else
-               Verdict.NOT_SUPPORTED if Verdict.NOT_SUPPORTED in verdicts else
-               Verdict.INCONCLUSIVE)
-    return ClaimResult.from_estimate(
-        "C5", breadth, verdict,
-        f"Each extra product category bought early goes with a churn rate {breadth.value:.2f} "
-        f"times as high; each extra early order {freq.value:.2f} times.",
-        claimed="frequent and broad buyers are more loyal (hazard ratios < 1)",
-        details={"frequency_hr": freq.value, "frequency_low": freq.low,
-                 "frequency_high": freq.high, **_checks(cox, "early_categories"),
-                 "frequency_ph_check_p": _checks(cox, "early_orders")["ph_check_p"]})
+    parts = {"frequency": cox.claim_ratio("early_orders")}
+    details = {"frequency_" + k: v for k, v in _checks(cox, "early_orders").items()}
+    if "early_categories" in terms:
+        parts["breadth"] = cox.claim_ratio("early_categories")
+        details |= {"breadth_" + k: v for k, v in _checks(cox, "early_categories").items()}
+        text = (f"Each extra product category bought early goes with a churn rate "
+                f"{parts['breadth'].value:.2f} times as high; each extra early order "
+                f"{parts['frequency'].value:.2f} times.")
+    else:
+        text = (f"Each extra early order changes the churn rate by a factor "
+                f"{parts['frequency'].value:.2f}; breadth cannot be tested (no product "
+                "categories), so only frequency is judged.")
+    for name, e in parts.items():
+        details |= {f"{name}_hr": e.value, f"{name}_low": e.low, f"{name}_high": e.high}
+    return answer(c5, None, text, parts=parts, details=details)
 
 
 def _p_phrase(p: float) -> str:

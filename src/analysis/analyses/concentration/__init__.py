@@ -7,7 +7,6 @@ modules is available here.
 """
 
 from analysis.analyses.concentration.claims import (
-    FOLK_TOLERANCE,
     claim_c1,
     claim_c2,
     claim_c6,

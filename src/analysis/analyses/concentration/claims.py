@@ -1,62 +1,53 @@
-"""Claims C1, C2 and C6 from the concentration results.
+"""Claims C1, C2 and C6 from the concentration results, judged by the one verdict rule
+(:mod:`analysis.core.verdicts`; rules and margins in :mod:`analysis.analyses.claims`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from analysis.analyses.claims import rule
 from analysis.analyses.concentration.shares import MIN_CUSTOMERS, Concentration
 from analysis.analyses.concentration.whale import SizeBands, WhaleCurve
-from analysis.core.results import ClaimResult, Estimate, Verdict
-
-FOLK_TOLERANCE = 0.05  # "80%" read as 75-85%: folk laws are stated in round numbers
-
-
-# -- claims -----------------------------------------------------------------------------------
+from analysis.core.results import ClaimResult, Estimate
+from analysis.core.verdicts import ClaimRule, answer
 
 
-def claim_c1(profit: Concentration | None, reason: str | None = None) -> ClaimResult:
-    """80% of profit from 20% of customers: 80% inside the top-20% share's interval (+-5 pts)."""
+def claim_c1(profit: Concentration | None, reason: str | None = None,
+             rules: Mapping[str, ClaimRule] | None = None) -> ClaimResult:
+    """80% of profit from 20% of customers: the top-20% profit share."""
+    c1 = rule("C1", rules)
     if profit is None:
-        return ClaimResult.not_testable("C1", reason or "profit is not available")
+        return ClaimResult.not_testable("C1", reason or "profit is not available",
+                                        reading=c1.reading, quantity=c1.quantity)
     share = profit.shares[0.2]
-    gap = share.value - 0.8
-    if share.n < MIN_CUSTOMERS or share.high - share.low > 0.2:
-        verdict = Verdict.INCONCLUSIVE
-    elif share.low <= 0.8 + FOLK_TOLERANCE and share.high >= 0.8 - FOLK_TOLERANCE:
-        verdict = Verdict.SUPPORTED
-    else:
-        verdict = Verdict.NOT_SUPPORTED
-    words = {Verdict.SUPPORTED: "close to the claimed 80%",
-             Verdict.NOT_SUPPORTED: f"{abs(gap) * 100:.0f} points {'above' if gap > 0 else 'below'}"
-                                    " the claimed 80%",
-             Verdict.INCONCLUSIVE: "too uncertain to judge"}[verdict]
-    return ClaimResult.from_estimate(
-        "C1", share, verdict,
-        f"The top 20% of customers earn {share.value:.0%} of profit ({words}).",
-        claimed="80% of profit from the top 20% of customers",
-        details={"gap": gap, "customers_for_80": profit.customers_for_80.value,
-                 "tolerance": FOLK_TOLERANCE},
-    )
+    if share.n is not None and share.n < MIN_CUSTOMERS:
+        return ClaimResult.not_testable(
+            "C1", f"only {share.n} customers bought in the window; the share of a top fifth "
+            f"needs at least {MIN_CUSTOMERS}", reading=c1.reading, quantity=c1.quantity)
+    return answer(
+        c1, share, f"The top 20% of customers earn {share.value:.0%} of profit (claim: 80%).",
+        details={"gap": share.value - 0.8, "customers_for_80": profit.customers_for_80.value})
 
 
 def claim_c2(whale: WhaleCurve | None, profit: Concentration | None,
-             reason: str | None = None) -> ClaimResult:
+             reason: str | None = None,
+             rules: Mapping[str, ClaimRule] | None = None) -> ClaimResult:
     """28% of customers give 72% of profit; many customers only cost."""
+    c2 = rule("C2", rules)
     if whale is None or profit is None:
-        return ClaimResult.not_testable("C2", reason or "profit is not available")
+        return ClaimResult.not_testable("C2", reason or "profit is not available",
+                                        reading=c2.reading, quantity=c2.quantity)
     top28 = concentration_share(profit, whale)
-    inside = top28.low <= 0.72 + FOLK_TOLERANCE and top28.high >= 0.72 - FOLK_TOLERANCE
-    verdict = Verdict.SUPPORTED if inside else Verdict.NOT_SUPPORTED
     loss = whale.unprofitable_share
-    return ClaimResult.from_estimate(
-        "C2", top28, verdict,
+    return answer(
+        c2, top28,
         f"The top 28% of customers earn {top28.value:.0%} of profit (claim: 72%); "
         f"{loss.value:.0%} of customers lose money (claim: 78% only cost); the whale curve "
         f"peaks at {whale.peak:.0%} of profit.",
-        claimed="28% of customers generate 72% of profit",
         details={"whale_peak": whale.peak, "peak_at": whale.peak_at,
                  "unprofitable_share": loss.value, "unprofitable_low": loss.low,
-                 "unprofitable_high": loss.high, "profit_destroyed": whale.profit_destroyed},
-    )
+                 "unprofitable_high": loss.high, "profit_destroyed": whale.profit_destroyed})
 
 
 def concentration_share(profit: Concentration, whale: WhaleCurve) -> Estimate:
@@ -66,22 +57,16 @@ def concentration_share(profit: Concentration, whale: WhaleCurve) -> Estimate:
     return Estimate(whale.top28_share, None, None, whale.n, "point estimate", unit="share")
 
 
-def claim_c6(bands: SizeBands | None, reason: str | None = None) -> ClaimResult:
+def claim_c6(bands: SizeBands | None, reason: str | None = None,
+             rules: Mapping[str, ClaimRule] | None = None) -> ClaimResult:
     """Small customers cost more than they bring: mean profit of the smallest band < 0."""
+    c6 = rule("C6", rules)
     if bands is None:
-        return ClaimResult.not_testable("C6", reason or "service costs are not available")
+        return ClaimResult.not_testable("C6", reason or "service costs are not available",
+                                        reading=c6.reading, quantity=c6.quantity)
     e = bands.smallest_mean_profit
-    if e.high < 0:
-        verdict, words = Verdict.SUPPORTED, "lose money on average"
-    elif e.low > 0:
-        verdict, words = Verdict.NOT_SUPPORTED, "still earn a profit on average"
-    else:
-        verdict, words = Verdict.INCONCLUSIVE, "break even within the uncertainty"
-    return ClaimResult.from_estimate(
-        "C6", e, verdict,
-        f"The smallest fifth of customers {words} after service costs "
-        f"(mean {e.value:,.2f}); {bands.smallest_unprofitable.value:.0%} of them are "
-        "unprofitable.",
-        claimed="small customers consume more cost than they bring",
-        details={"unprofitable_share": bands.smallest_unprofitable.value},
-    )
+    return answer(
+        c6, e,
+        f"The smallest fifth of customers earn {e.value:,.2f} each on average after service "
+        f"costs; {bands.smallest_unprofitable.value:.0%} of them are unprofitable.",
+        details={"unprofitable_share": bands.smallest_unprofitable.value})

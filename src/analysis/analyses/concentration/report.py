@@ -29,6 +29,7 @@ from analysis.analyses.concentration.whale import (
 )
 from analysis.core import plots
 from analysis.core.results import ClaimResult, Estimate
+from analysis.core.verdicts import ClaimRule
 
 # -- figures --------------------------------------------------------------------------------
 
@@ -163,7 +164,8 @@ def service_missing_reason(features: pd.DataFrame) -> str | None:
 def concentration_report(features: pd.DataFrame, previous: pd.DataFrame | None,
                          windows: Mapping[int, pd.DataFrame], window_months: int = 12,
                          replicates: int = 1000, gof_replicates: int = 100,
-                         seed: int = 0) -> ConcentrationReport:
+                         seed: int = 0, rules: Mapping[str, ClaimRule] | None = None
+                         ) -> ConcentrationReport:
     """The 80/20 section: shares with intervals, whale curve, size bands, tail, windows, core."""
     buyers = features[features["orders"] > 0]
     if len(buyers) < 2:
@@ -181,7 +183,7 @@ def concentration_report(features: pd.DataFrame, previous: pd.DataFrame | None,
     measure = "profit" if profit is not None else "revenue"
     by_window = share_by_window(windows, measure, max(200, replicates // 4), seed)
     core = core_customers(buyers, previous, by=measure)
-    claims = (claim_c1(profit, reason), claim_c2(whale, profit, reason),
-              claim_c6(bands, service_reason))
+    claims = (claim_c1(profit, reason, rules), claim_c2(whale, profit, reason, rules),
+              claim_c6(bands, service_reason, rules))
     return ConcentrationReport(window_months, revenue, profit, whale, bands, tail, by_window,
                                core, claims, reason)

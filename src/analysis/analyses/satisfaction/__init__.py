@@ -6,8 +6,6 @@ modules is available here.
 """
 
 from analysis.analyses.satisfaction.claims import (
-    C9_MARGIN,
-    CLAIMED,
     RESPONSE_BANDS,
     CareChurn,
     RepurchaseRisk,
@@ -22,7 +20,6 @@ from analysis.analyses.satisfaction.claims import (
     claim_c12,
     repurchase_risk,
     response_time_bands,
-    verdict_against,
 )
 from analysis.analyses.satisfaction.correlations import (
     GROUP_MEASURES,

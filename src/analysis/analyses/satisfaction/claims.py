@@ -7,18 +7,14 @@ with a ``summary`` DataFrame for the notebook.
 
 All of these are associations in observational data, not causal effects.
 
-Verdicts against a claimed size (:func:`verdict_against`): with a 95% interval
-[low, high], a null value (no effect) and the claimed value,
-- supported: the interval contains the claimed value and excludes the null, or
-  lies entirely beyond the claimed value (the effect is at least as large);
-- not supported: the interval excludes the claimed value (on the null side);
-- inconclusive: the interval contains both.
+Verdicts follow the one rule of :mod:`analysis.core.verdicts`; the rules and margins
+are in :mod:`analysis.analyses.claims`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -27,6 +23,7 @@ from scipy import stats
 from statsmodels.stats.contingency_tables import Table2x2
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
+from analysis.analyses.claims import rule
 from analysis.analyses.satisfaction.correlations import CorrelationTable, correlation
 from analysis.analyses.satisfaction.indicators import (
     as_float,
@@ -37,16 +34,9 @@ from analysis.analyses.satisfaction.indicators import (
 )
 from analysis.analyses.satisfaction.regression import profit_regression
 from analysis.core.multitest import holm
-from analysis.core.results import ClaimResult, Estimate, Verdict
+from analysis.core.results import ClaimResult, Estimate
+from analysis.core.verdicts import ClaimRule, answer
 from analysis.data.contract import Scale
-
-CLAIMED = {
-    "C7": "+5 points of satisfaction doubles profit (+100%)",
-    "C8": "top-box customers are 6x as likely to buy again as the box below",
-    "C9": "response speed is in direct proportion to loyalty",
-    "C10": "2/3 of customers leave because care is not enough",
-    "C12": "complaint rate, return rate, purchase amount, price sensitivity move with profit",
-}
 
 #: complaint response-time bands in hours (left-closed)
 RESPONSE_BANDS: tuple[tuple[str, float, float], ...] = (
@@ -57,24 +47,6 @@ RESPONSE_BANDS: tuple[tuple[str, float, float], ...] = (
     ("over 7 days", 168.0, np.inf),
 )
 
-#: equivalence margin for C9: an odds ratio per doubling inside [1/1.1, 1.1] is "no material link"
-C9_MARGIN = 1.1
-
-
-def verdict_against(low: float, high: float, claimed: float, null: float) -> Verdict:
-    """Verdict of an interval against a claimed value, relative to the no-effect value."""
-    if not (np.isfinite(low) and np.isfinite(high)):
-        return Verdict.INCONCLUSIVE
-    contains_claim = low <= claimed <= high
-    contains_null = low <= null <= high
-    beyond = (low > claimed) if claimed > null else (high < claimed)
-    if (contains_claim and not contains_null) or beyond:
-        return Verdict.SUPPORTED
-    if contains_claim:
-        return Verdict.INCONCLUSIVE
-    return Verdict.NOT_SUPPORTED
-
-
 def _pct(x: float | None) -> str:
     return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:+.1f}%"
 
@@ -83,7 +55,8 @@ def _pct(x: float | None) -> str:
 
 
 def claim_c7(features: pd.DataFrame, scale: Scale | None,
-             satisfaction: str = "satisfaction_mean") -> ClaimResult:
+             satisfaction: str = "satisfaction_mean",
+             rules: Mapping[str, ClaimRule] | None = None) -> ClaimResult:
     """C7: relative change in profit per customer associated with +5% of the scale range."""
     method = "OLS of window profit on satisfaction, HC3 errors, delta-method ratio"
     if scale is None:
@@ -96,12 +69,11 @@ def claim_c7(features: pd.DataFrame, scale: Scale | None,
         return ClaimResult.not_testable("C7", "profit is unknown (no cost of goods)", method)
     reg = profit_regression(features, scale, "profit", satisfaction)
     rel = reg.relative
-    verdict = verdict_against(rel.low, rel.high, 1.0, 0.0)
     summary = (f"+{reg.delta_points:g} points of satisfaction (5% of the {scale.name} range) go "
                f"with {_pct(rel.value)} profit per customer [{_pct(rel.low)}, {_pct(rel.high)}], "
                f"n={rel.n:,}; the claim is +100%. Association, not a causal effect.")
-    return ClaimResult.from_estimate(
-        "C7", rel, verdict, summary, claimed=CLAIMED["C7"],
+    return answer(
+        rule("C7", rules), rel, summary,
         details={"delta_points": reg.delta_points, "mean_profit": reg.mean_outcome,
                  "profit_per_point": reg.per_point, "profit_per_5pct": reg.five_points,
                  "checks": reg.checks, "controls": list(reg.controls)})
@@ -171,7 +143,8 @@ def repurchase_risk(features: pd.DataFrame, scale: Scale, level: float = 0.95,
                           c, n0, rr, rr_score, p)
 
 
-def claim_c8(features: pd.DataFrame, scale: Scale | None) -> ClaimResult:
+def claim_c8(features: pd.DataFrame, scale: Scale | None,
+             rules: Mapping[str, ClaimRule] | None = None) -> ClaimResult:
     """C8: is a top-box customer six times as likely to buy again as one in the box below?"""
     method = "risk ratio of repurchase in the next window, top box vs box below"
     if scale is None:
@@ -188,12 +161,11 @@ def claim_c8(features: pd.DataFrame, scale: Scale | None) -> ClaimResult:
     except ValueError as err:
         return ClaimResult.not_testable("C8", str(err), method)
     rr = risk.risk_ratio
-    verdict = verdict_against(rr.low, rr.high, 6.0, 1.0)
     summary = (f"Top-box customers bought again {rr.value:.2f} times as often as the box below "
                f"[{rr.low:.2f}, {rr.high:.2f}] ({risk.top_buyers}/{risk.top_n} vs "
                f"{risk.below_buyers}/{risk.below_n}); the claim is 6x.")
-    return ClaimResult.from_estimate(
-        "C8", rr, verdict, summary, claimed=CLAIMED["C8"],
+    return answer(
+        rule("C8", rules), rr, summary,
         details={"table": risk.summary, "score_interval": risk.risk_ratio_score,
                  "fisher_p": risk.p_value})
 
@@ -273,7 +245,8 @@ def response_time_bands(features: pd.DataFrame, baseline: pd.DataFrame | None = 
     return ResponseBands(pd.DataFrame(rows), odds, sat_corr, float(fit.pvalues[1]))
 
 
-def claim_c9(features: pd.DataFrame, baseline: pd.DataFrame | None = None) -> ClaimResult:
+def claim_c9(features: pd.DataFrame, baseline: pd.DataFrame | None = None,
+             rules: Mapping[str, ClaimRule] | None = None) -> ClaimResult:
     """C9: do customers whose complaints are answered faster stay more often?"""
     method = "logistic regression of retention on log2 complaint response time"
     reason = interactions_missing_reason(features, "median_response_hours")
@@ -284,21 +257,14 @@ def claim_c9(features: pd.DataFrame, baseline: pd.DataFrame | None = None) -> Cl
     except ValueError as err:
         return ClaimResult.not_testable("C9", str(err), method)
     odds = bands.odds_ratio_per_doubling
-    if odds.high < 1:
-        verdict = Verdict.SUPPORTED
-    elif odds.low > 1 or (odds.low >= 1 / C9_MARGIN and odds.high <= C9_MARGIN):
-        verdict = Verdict.NOT_SUPPORTED
-    else:
-        verdict = Verdict.INCONCLUSIVE
     summary = (f"Each doubling of complaint response time goes with {odds.value:.2f}x the odds "
                f"of staying [{odds.low:.2f}, {odds.high:.2f}], n={odds.n:,}; satisfaction vs "
                f"response time: Spearman r = {bands.satisfaction_correlation.value:.2f}. "
                "A link, not proof that speed causes loyalty; 'direct proportion' is not tested.")
-    return ClaimResult.from_estimate(
-        "C9", odds, verdict, summary, claimed=CLAIMED["C9"],
+    return answer(
+        rule("C9", rules), odds, summary,
         details={"bands": bands.summary, "satisfaction_correlation":
-                 bands.satisfaction_correlation, "trend_p": bands.trend_p,
-                 "equivalence_margin": C9_MARGIN})
+                 bands.satisfaction_correlation, "trend_p": bands.trend_p})
 
 
 # ---------------------------------------------------------------------------------------- C10
@@ -385,7 +351,8 @@ def care_churn(features: pd.DataFrame, baseline: pd.DataFrame | None = None,
     return CareChurn(summary, share, int(at_risk.sum()), int(churned.sum()))
 
 
-def claim_c10(features: pd.DataFrame, baseline: pd.DataFrame | None = None) -> ClaimResult:
+def claim_c10(features: pd.DataFrame, baseline: pd.DataFrame | None = None,
+              rules: Mapping[str, ClaimRule] | None = None) -> ClaimResult:
     """C10: is two thirds of churn linked to missing care (no contact, unresolved complaint)?"""
     method = "population attributable fraction of churn for low care, bootstrap interval"
     reason = interactions_missing_reason(features, "contacts_total")
@@ -398,55 +365,43 @@ def claim_c10(features: pd.DataFrame, baseline: pd.DataFrame | None = None) -> C
         return ClaimResult.not_testable(
             "C10", f"only {care.churners} customers churned in the window; need 10", method)
     share = care.attributable_share
-    verdict = verdict_against(share.low, share.high, 2 / 3, 0.0)
     either = care.summary.iloc[2]
     summary = (f"{_pct(share.value).lstrip('+')} of churn is linked to low care [{_pct(share.low)},"
                f" {_pct(share.high)}] (claim: 67%); low-care customers churned "
                f"{either['exposed_churn']:.0%} vs {either['rest_churn']:.0%} for the rest. "
                "Association, not proof of why customers left.")
-    return ClaimResult.from_estimate("C10", share, verdict, summary, claimed=CLAIMED["C10"],
-                                     details={"comparisons": care.summary,
-                                              "at_risk": care.at_risk,
-                                              "churners": care.churners})
+    return answer(rule("C10", rules), share, summary,
+                  details={"comparisons": care.summary, "at_risk": care.at_risk,
+                           "churners": care.churners})
 
 
 # ---------------------------------------------------------------------------------------- C12
 
 
-def claim_c12(table: CorrelationTable | None, reason: str | None = None) -> ClaimResult:
-    """C12: share of satisfaction indicators that move with profit after correction.
-
-    Counts the indicators whose (partial, when available) correlation with profit
-    after service cost is significant after Holm correction and has the expected
-    sign. Supported when most do, not supported when none does.
-    """
-    method = "Spearman correlations with profit, partial on tenure and size, Holm-corrected"
+def claim_c12(table: CorrelationTable | None, reason: str | None = None,
+              rules: Mapping[str, ClaimRule] | None = None) -> ClaimResult:
+    """C12: every satisfaction indicator moves with profit after service cost, in its
+    expected direction: each indicator's (partial, when available) rank correlation with
+    profit, aligned with its expected sign, is a part of the claim (all must hold)."""
+    c12 = rule("C12", rules)
+    method = "Spearman correlations with profit, partial on tenure and size"
     if table is None:
-        return ClaimResult.not_testable("C12", reason or "no correlation table", method)
+        return ClaimResult.not_testable("C12", reason or "no correlation table", method,
+                                        reading=c12.reading, quantity=c12.quantity)
     rows = table.summary[table.summary["profit"] == "profit"]
     if rows.empty:
-        return ClaimResult.not_testable("C12", "profit is unknown (no cost of goods)", method)
-    k, m = int(rows["moves_with_profit"].sum()), len(rows)
-    share = k / m
-    # bounds on the share: at least the significant ones move; at most those whose interval
-    # (sign-aligned with the folk claim) does not lie wholly on the wrong side of zero
-    prefix = "partial_" if "partial_high" in rows else ""
-    aligned_high = np.where(rows["expected_sign"] > 0, rows[prefix + "high"],
-                            -rows[prefix + "low"])
-    upper = float(np.mean(aligned_high > 0))
-    if share > 0.5:
-        verdict = Verdict.SUPPORTED
-    elif k == 0:
-        verdict = Verdict.NOT_SUPPORTED
-    else:
-        verdict = Verdict.INCONCLUSIVE
-    moving = ", ".join(rows.loc[rows["moves_with_profit"], "satisfaction_label"]) or "none"
-    r_col = "partial_r" if "partial_r" in rows else "r"
-    summary = (f"{k} of {m} satisfaction indicators move with profit as claimed after Holm "
-               f"correction ({moving}); correlations are weak to moderate "
-               f"(|r| up to {rows[r_col].abs().max():.2f}).")
-    return ClaimResult("C12", verdict, summary, estimate=share, low=share, high=upper,
-                       n=int(rows["n"].max()),
-                       method=method + f" ({table.level}); interval: share significant to "
-                       "share not ruled out by its 95% interval", claimed=CLAIMED["C12"],
-                       details={"table": rows.drop(columns=["satisfaction", "profit"])})
+        return ClaimResult.not_testable("C12", "profit is unknown (no cost of goods)", method,
+                                        reading=c12.reading, quantity=c12.quantity)
+    prefix = "partial_" if "partial_r" in rows else ""
+    parts = {}
+    for _, row in rows.iterrows():
+        sign = float(row["expected_sign"])
+        r, low, high = (float(row[prefix + c]) for c in ("r", "low", "high"))
+        bounds = sorted((sign * low, sign * high))
+        parts[row["satisfaction_label"]] = Estimate(
+            sign * r, bounds[0], bounds[1], int(row["n"]),
+            f"{method} ({table.level}), sign-aligned", unit="r")
+    summary = (f"{len(parts)} satisfaction indicators were correlated with profit; correlations "
+               f"are weak to moderate (|r| up to {rows[prefix + 'r'].abs().max():.2f}).")
+    return answer(c12, None, summary, parts=parts, method=method,
+                  details={"table": rows.drop(columns=["satisfaction", "profit"])})

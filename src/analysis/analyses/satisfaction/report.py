@@ -8,6 +8,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
+from analysis.analyses.claims import claim_rules
 from analysis.analyses.satisfaction.claims import (
     CareChurn,
     RepurchaseRisk,
@@ -104,8 +105,10 @@ def satisfaction_report(ctx, window_months: int = 12, repurchase_months: int = 6
         panel.loc[as_float(panel["orders"]) > 0], "month")) if scale and not missing else None
     segment_correlations = attempt(lambda: group_correlation_table(
         features, ["channel", "market_type"])) if not missing else None
-    claims = (claim_c7(features, scale), claim_c8(baseline, scale), claim_c9(features, exposure),
-              claim_c10(features, exposure), claim_c12(correlations, missing))
+    rules = claim_rules(ctx.settings)
+    claims = (claim_c7(features, scale, rules=rules), claim_c8(baseline, scale, rules),
+              claim_c9(features, exposure, rules), claim_c10(features, exposure, rules),
+              claim_c12(correlations, missing, rules))
     return SatisfactionReport(window_months, correlations, regression, repurchase, response,
                               care, drivers, by_period, month_correlations,
                               segment_correlations, claims, tuple(notes))

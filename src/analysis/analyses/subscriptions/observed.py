@@ -8,16 +8,18 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 from statsmodels.duration.hazard_regression import PHReg
 from statsmodels.duration.survfunc import SurvfuncRight
 
-from analysis.analyses.churn.rates import CLAIMED_BAND, band_verdict
 from analysis.analyses.churn.survival import ph_check
+from analysis.analyses.claims import rule
 from analysis.core.multitest import holm
 from analysis.core.results import ClaimResult, Estimate
+from analysis.core.verdicts import ClaimRule, answer
 
 MONTH_DAYS = 365.25 / 12
 
@@ -90,16 +92,16 @@ def observed_annual_churn(spells: pd.DataFrame, as_of) -> Estimate:
                     unit="share")
 
 
-def claim_c11_observed(annual: Estimate) -> ClaimResult:
-    """C11 measured directly on subscriptions (provisional band rule until the shared verdict
-    rule lands)."""
+def claim_c11_observed(annual: Estimate,
+                       rules: Mapping[str, ClaimRule] | None = None) -> ClaimResult:
+    """C11 measured directly on subscriptions, judged by the shared rule."""
+    c11 = rule("C11", rules)
     if annual.value is None:
-        return ClaimResult.not_testable("C11", annual.method)
-    return ClaimResult.from_estimate(
-        "C11", annual, band_verdict(annual, CLAIMED_BAND),
-        f"{annual.value:.0%} of subscribers active a year ago have cancelled since "
-        f"(95% interval {annual.low:.0%} to {annual.high:.0%}); the claim is 5-30% a year.",
-        claimed="annual churn of 5-30%", details={"observed": True})
+        return ClaimResult.not_testable("C11", annual.method, reading=c11.reading,
+                                        quantity=c11.quantity)
+    return answer(c11, annual,
+                  f"{annual.value:.0%} of subscribers active a year ago have cancelled since "
+                  "(claim: 5-30%).", details={"observed": True})
 
 
 # -- cancellation reasons (C10) ---------------------------------------------------------------
@@ -133,18 +135,18 @@ def care_share(reasons: pd.DataFrame | None) -> Estimate:
                                  "care or service (keyword match), Wilson interval")
 
 
-C10_BAND = (2 / 3 - 0.05, 2 / 3 + 0.05)  # provisional: the shared rule brings its own margin
-
-
-def claim_c10_reasons(share: Estimate) -> ClaimResult:
+def claim_c10_reasons(share: Estimate,
+                      rules: Mapping[str, ClaimRule] | None = None) -> ClaimResult:
+    """C10 read from cancellation reasons: the share of cancellations whose stated reason is
+    lack of care or service, judged by the shared rule."""
+    c10 = rule("C10", rules)
     if share.value is None:
-        return ClaimResult.not_testable("C10", "no cancellation reasons are recorded")
-    return ClaimResult.from_estimate(
-        "C10", share, band_verdict(share, C10_BAND),
-        f"{share.value:.0%} of cancellations with a stated reason give lack of care or service "
-        f"(95% interval {share.low:.0%} to {share.high:.0%}); the claim is two thirds.",
-        claimed="two thirds of customers leave because the care is not enough",
-        details={"source": "cancellation reasons"})
+        return ClaimResult.not_testable("C10", "no cancellation reasons are recorded",
+                                        reading=c10.reading, quantity=c10.quantity)
+    return answer(c10, share,
+                  f"{share.value:.0%} of cancellations with a stated reason give lack of care "
+                  "or service (claim: two thirds).",
+                  method=share.method, details={"source": "cancellation reasons"})
 
 
 # -- Kaplan-Meier, restricted mean survival, Cox by plan --------------------------------------

@@ -86,7 +86,7 @@ class SubscriptionReport:
 
 def subscription_report(subscriptions: pd.DataFrame, as_of, months: int = 12,
                         annual_discount: float = 0.10, draws: int = 400, seed: int = 0,
-                        min_group: int = 30) -> SubscriptionReport:
+                        min_group: int = 30, rules=None) -> SubscriptionReport:
     """Observed churn, curves and hazards by plan, the sBG/BdW per plan and its projections."""
     as_of = pd.Timestamp(as_of)
     spells = customer_spells(subscriptions, as_of)
@@ -161,7 +161,7 @@ def subscription_report(subscriptions: pd.DataFrame, as_of, months: int = 12,
         "currency", None if complete else "no interval for every plan")
     reasons = reasons_table(spells)
     care = care_share(reasons)
-    claims = (claim_c11_observed(annual), claim_c10_reasons(care))
+    claims = (claim_c11_observed(annual, rules), claim_c10_reasons(care, rules))
     return SubscriptionReport(as_of, spells, annual, curves, rmst_by_plan(spells), hazards,
                               tuple(plans), projected, residual, reasons, care, claims,
                               tuple(notes), months)
@@ -337,7 +337,9 @@ def subscriptions_section(ctx, months: int = 12, annual_discount: float = 0.10,
         return None, ("The configuration declares a subscription business but no "
                       "subscriptions table was supplied: contract churn cannot be measured.")
     try:
+        from analysis.analyses.claims import claim_rules
+
         return subscription_report(table, ctx.period.end, months, annual_discount,
-                                   seed=seed), None
+                                   seed=seed, rules=claim_rules(ctx.settings)), None
     except ValueError as error:
         return None, f"The subscriptions cannot be analysed: {error}."
