@@ -499,12 +499,14 @@ def telecom_snapshot(n_customers: int = 2000, seed: int = 20261202,
         plans = rng.choice(list(contracts), batch, p=[0.55, 0.21, 0.24])
         age = rng.uniform(0, 72, batch)            # months since sign-up at the snapshot
         months = _plan_durations(rng, plans)
-        # active at the start of the last month: survived floor(age) months
-        whole = np.floor(age)
-        alive = months > whole
-        keep = np.flatnonzero(alive)[: n_customers - made]
-        churn = months[keep] == whole[keep] + 1
-        rows.append(pd.DataFrame({"tenure": whole[keep].astype(int) + churn.astype(int),
+        # in their month m = floor(age) + 1 at the snapshot: listed if they survived the
+        # m - 1 months before it; Churn = Yes if they cancel in month m; tenure counts the
+        # months of service including month m (the telecom samples' convention)
+        month = np.floor(age) + 1
+        listed = months > month - 1
+        keep = np.flatnonzero(listed)[: n_customers - made]
+        churn = months[keep] == month[keep]
+        rows.append(pd.DataFrame({"tenure": month[keep].astype(int),
                                   "Contract": plans[keep], "Churn": np.where(churn, "Yes", "No")}))
         made += len(keep)
     snap = pd.concat(rows, ignore_index=True)

@@ -54,7 +54,23 @@ def customer_spells(subscriptions: pd.DataFrame, as_of) -> pd.DataFrame:
     out["months"] = np.where(out["churned"], np.maximum(np.ceil(days / MONTH_DAYS), 1),
                              whole).astype(float)
     out["duration_days"] = np.maximum(days, 1.0)
+    out["entry"] = 0.0
+    if is_snapshot(out, as_of):
+        # only customers still active a month before the snapshot are in it: each enters
+        # observation at the months they had completed then (left truncation)
+        known = (as_of - pd.Timedelta(days=MONTH_DAYS) - out["start"]).dt.total_seconds() / 86400
+        out["entry"] = np.clip(np.floor(known / MONTH_DAYS), 0, None)
+        out["entry"] = np.minimum(out["entry"], np.where(out["churned"], out["months"] - 1,
+                                                         out["months"]))
     return out.reset_index()
+
+
+def is_snapshot(spells: pd.DataFrame, as_of, at_least: int = 5) -> bool:
+    """A snapshot export: every recorded departure falls in the month before ``as_of`` (the
+    data list only customers still active a month ago)."""
+    ends = spells.loc[spells["churned"], "end"]
+    return len(ends) >= at_least and bool(
+        (ends >= pd.Timestamp(as_of) - pd.DateOffset(months=1)).all())
 
 
 # -- observed churn (C11) ---------------------------------------------------------------------
@@ -68,8 +84,7 @@ def observed_annual_churn(spells: pd.DataFrame, as_of) -> Estimate:
     and the method says so.
     """
     as_of = pd.Timestamp(as_of)
-    ends = spells.loc[spells["churned"], "end"]
-    snapshot = len(ends) > 0 and (ends >= as_of - pd.DateOffset(months=1)).all()
+    snapshot = is_snapshot(spells, as_of)
     months = 1 if snapshot else 12
     start = as_of - pd.DateOffset(months=months)
     at_risk = (spells["start"] <= start) & (spells["end"].isna() | (spells["end"] > start))
@@ -152,7 +167,14 @@ def claim_c10_reasons(share: Estimate,
 # -- Kaplan-Meier, restricted mean survival, Cox by plan --------------------------------------
 
 
-def rmst(months: np.ndarray, churned: np.ndarray, horizon: float) -> Estimate:
+def informative(spells: pd.DataFrame) -> pd.DataFrame:
+    """Rows that carry information for a survival curve: a customer censored at the tenure
+    they entered observation with (e.g. signed up in the snapshot's last month) adds none."""
+    return spells[spells["churned"] | (spells["months"] > spells["entry"])]
+
+
+def rmst(months: np.ndarray, churned: np.ndarray, horizon: float,
+         entry: np.ndarray | None = None) -> Estimate:
     """Restricted mean survival time: expected months active within the first ``horizon``
     months (area under the Kaplan-Meier curve), with its Greenwood-type 95% interval."""
     months = np.asarray(months, float)
@@ -163,7 +185,7 @@ def rmst(months: np.ndarray, churned: np.ndarray, horizon: float) -> Estimate:
         value = float(np.minimum(months.max(), horizon))
         return Estimate(value, None, None, len(months), "no one left: the Kaplan-Meier curve "
                         "stays at 100%", unit="months")
-    sf = SurvfuncRight(months, churned.astype(int))
+    sf = SurvfuncRight(months, churned.astype(int), entry=entry)
     times = sf.surv_times[sf.surv_times <= horizon]
     surv = sf.surv_prob[: len(times)]
     grid = np.r_[0.0, times, horizon]
@@ -188,8 +210,10 @@ def rmst_by_plan(spells: pd.DataFrame, horizons=(12, 24)) -> pd.DataFrame:
     rows = []
     for plan, part in spells.groupby("plan", sort=True):
         row = {"plan": plan, "customers": len(part), "cancelled": int(part["churned"].sum())}
+        part = informative(part)
         for h in horizons:
-            e = rmst(part["months"].to_numpy(), part["churned"].to_numpy(), h)
+            e = rmst(part["months"].to_numpy(), part["churned"].to_numpy(), h,
+                     part["entry"].to_numpy() if "entry" in part else None)
             row[f"rmst_{h}"], row[f"rmst_{h}_low"], row[f"rmst_{h}_high"] = e.value, e.low, e.high
         rows.append(row)
     return pd.DataFrame(rows)
@@ -215,7 +239,7 @@ class PlanHazards:
 
 def plan_hazards(spells: pd.DataFrame, min_group: int = 30) -> PlanHazards:
     """Cox PH (Efron ties) of months to cancellation on plan and log2 recurring charge."""
-    data = spells.dropna(subset=["plan"])
+    data = informative(spells.dropna(subset=["plan"]))
     counts = data["plan"].value_counts()
     plans = counts[counts >= min_group].index
     data = data[data["plan"].isin(plans)]
@@ -231,7 +255,8 @@ def plan_hazards(spells: pd.DataFrame, min_group: int = 30) -> PlanHazards:
     if has_charge:
         design["log2 recurring charge"] = np.log2(charge)
     time, status = data["months"].to_numpy(float), data["churned"].to_numpy(int)
-    result = PHReg(time, design.to_numpy(), status=status, ties="efron").fit()
+    entry = data["entry"].to_numpy(float) if "entry" in data else None
+    result = PHReg(time, design.to_numpy(), status=status, entry=entry, ties="efron").fit()
     ph = ph_check(result, time, status)
     plan_terms = [i for i, c in enumerate(design.columns) if c.startswith("plan ")]
     failed = any(np.isfinite(ph[i]) and ph[i] < 0.05 for i in plan_terms)
@@ -245,8 +270,8 @@ def plan_hazards(spells: pd.DataFrame, min_group: int = 30) -> PlanHazards:
         if has_charge:
             keep = ["log2 recurring charge"]
             strata = pd.factorize(data["plan"])[0]
-            result = PHReg(time, design[keep].to_numpy(), status=status, ties="efron",
-                           strata=strata).fit()
+            result = PHReg(time, design[keep].to_numpy(), status=status, entry=entry,
+                           ties="efron", strata=strata).fit()
             ph = ph_check(result, time, status)
             design = design[keep]
         else:
@@ -266,11 +291,40 @@ def plan_hazards(spells: pd.DataFrame, min_group: int = 30) -> PlanHazards:
 def logrank_by_plan(spells: pd.DataFrame) -> float:
     from statsmodels.duration.survfunc import survdiff
 
+    spells = informative(spells)
     if spells["plan"].nunique() < 2:
         return float("nan")
+    entry = spells["entry"].to_numpy(float) if "entry" in spells else None
     _chi2, p = survdiff(spells["months"].to_numpy(float), spells["churned"].to_numpy(int),
-                        spells["plan"].astype(str).to_numpy())
+                        spells["plan"].astype(str).to_numpy(), entry=entry)
     return float(p)
+
+
+def retention_by_plan(spells: pd.DataFrame, min_group: int = 30):
+    """Kaplan-Meier by plan in months (left-truncated where customers enter late), with
+    log(-log) 95% bands, one-year retention and the log-rank p."""
+    from analysis.analyses.churn.survival import RetentionCurves, _pointwise_cb
+
+    counts = spells["plan"].value_counts()
+    data = informative(spells[spells["plan"].isin(counts[counts >= min_group].index)])
+    if data["plan"].nunique() < 2:
+        raise ValueError(f"retention by plan needs two plans of at least {min_group} customers")
+    curves, year = [], []
+    for plan, part in data.groupby("plan", sort=True):
+        sf = SurvfuncRight(part["months"].to_numpy(float), part["churned"].to_numpy(int),
+                           entry=part["entry"].to_numpy(float))
+        low, high = _pointwise_cb(sf)
+        curves.append(pd.DataFrame({"plan": plan, "days": np.r_[0.0, sf.surv_times] * MONTH_DAYS,
+                                    "retention": np.r_[1.0, sf.surv_prob],
+                                    "low": np.r_[1.0, low], "high": np.r_[1.0, high]}))
+        idx = np.searchsorted(sf.surv_times, 12, side="right") - 1
+        value = 1.0 if idx < 0 else float(sf.surv_prob[idx])
+        lo, hi = (1.0, 1.0) if idx < 0 else (float(low[idx]), float(high[idx]))
+        year.append({"plan": plan, "customers": len(part), "churned": int(part["churned"].sum()),
+                     "retention_1y": value, "low": lo, "high": hi})
+    p = logrank_by_plan(data)
+    return RetentionCurves("plan", pd.concat(curves, ignore_index=True), pd.DataFrame(year),
+                           float("nan"), p)
 
 
 def p_text(p: float) -> str:

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from analysis.analyses.churn.survival import RetentionCurves, retention_curves
+from analysis.analyses.churn.survival import RetentionCurves
 from analysis.analyses.subscriptions.observed import (
     MONTH_DAYS,
     PlanHazards,
@@ -20,6 +20,7 @@ from analysis.analyses.subscriptions.observed import (
     p_text,
     plan_hazards,
     reasons_table,
+    retention_by_plan,
     rmst_by_plan,
 )
 from analysis.analyses.subscriptions.sbg import (
@@ -95,11 +96,14 @@ def subscription_report(subscriptions: pd.DataFrame, as_of, months: int = 12,
     notes: list[str] = []
     annual = observed_annual_churn(spells, as_of)
     curves = None
-    frame = spells.assign(duration_days=spells["months"] * MONTH_DAYS)
     try:
-        curves = retention_curves(frame, "plan", min_group)
+        curves = retention_by_plan(spells, min_group)
     except ValueError as error:
         notes.append(str(error))
+    if spells["entry"].gt(0).any():
+        notes.append("a snapshot export: only customers still active a month before it are "
+                     "listed, so every curve and model counts each customer from the tenure "
+                     "they had then (left truncation); customers who left earlier are unseen")
     hazards = None
     try:
         hazards = plan_hazards(spells, min_group)
@@ -115,7 +119,8 @@ def subscription_report(subscriptions: pd.DataFrame, as_of, months: int = 12,
             notes.append(f"plan {plan}: {len(part)} customers and {int(part['churned'].sum())} "
                          "cancellations are too few for a duration model")
             continue
-        fit = fit_durations(part["months"].to_numpy(), part["churned"].to_numpy())
+        fit = fit_durations(part["months"].to_numpy(), part["churned"].to_numpy(),
+                            entry=part["entry"].to_numpy())
         active = part[~part["churned"]]
         tenure = active["months"].to_numpy(float)
         charge = active["recurring_charge"].fillna(0).to_numpy(float)

@@ -28,17 +28,21 @@ from analysis.analyses.clv.btyd import FittedModel, fit_by_ml
 from analysis.core.results import Estimate
 
 
-def _checked(durations, churned, weights=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _checked(durations, churned, weights=None, entry=None
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     t = np.asarray(durations, float)
     d = np.asarray(churned, bool)
     w = np.ones(len(t)) if weights is None else np.asarray(weights, float)
-    if not (len(t) == len(d) == len(w)):
-        raise ValueError("sBG: durations, churned and weights must have the same length")
+    e = np.zeros(len(t)) if entry is None else np.asarray(entry, float)
+    if not (len(t) == len(d) == len(w) == len(e)):
+        raise ValueError("sBG: durations, churned, weights and entry must have the same length")
+    if (e < 0).any() or (e > t).any() or (d & (e >= t)).any():
+        raise ValueError("sBG: entry must lie between 0 and the duration (before a churn)")
     if len(t) == 0 or w.sum() <= 0:
         raise ValueError("sBG: no customers to fit")
     if (t < 0).any() or (t != np.round(t)).any() or (d & (t < 1)).any():
         raise ValueError("sBG: durations must be whole periods (>= 1 for a churned customer)")
-    return t, d, w
+    return t, d, w, e
 
 
 def log_survival(params, t, c: float = 1.0) -> np.ndarray:
@@ -56,36 +60,44 @@ def _shape(model: FittedModel) -> float:
     return float(model.params["c"]) if "c" in model.params.index else 1.0
 
 
-def _loglik_terms(params, t, d, c=1.0) -> np.ndarray:
+def _loglik_terms(params, t, d, c=1.0, entry=None) -> np.ndarray:
+    """Log-likelihood per row; with ``entry`` (periods survived before observation began,
+    e.g. a snapshot that only lists customers still active a month ago) each row is
+    conditioned on surviving to its entry (left truncation)."""
     log_s_now = log_survival(params, t, c)
     with np.errstate(divide="ignore", invalid="ignore"):
         log_s_before = log_survival(params, np.maximum(t - 1, 0), c)
         # P(T = t) = S(t - 1) - S(t), in logs
         log_churn = log_s_before + np.log1p(-np.exp(np.minimum(log_s_now - log_s_before, 0)))
-    return np.where(d, log_churn, log_s_now)
+    out = np.where(d, log_churn, log_s_now)
+    if entry is not None:
+        out = out - log_survival(params, entry, c)
+    return out
 
 
-def fit_sbg(durations, churned, weights=None, start=(1.0, 1.0)) -> FittedModel:
-    """The sBG by maximum likelihood (customers sharing a duration are evaluated once)."""
-    t, d, w = _checked(durations, churned, weights)
-    t, d, w = _compressed(t, d, w)
+def fit_sbg(durations, churned, weights=None, start=(1.0, 1.0), entry=None) -> FittedModel:
+    """The sBG by maximum likelihood (customers sharing a duration are evaluated once);
+    ``entry``: periods survived before each customer came under observation."""
+    t, d, w, e = _compressed(*_checked(durations, churned, weights, entry))
     return fit_by_ml("sBG", ("alpha", "beta"),
-                     lambda p: float(w @ _loglik_terms(p, t, d)), None, np.array(start),
-                     int(round(w.sum())))
-
-
-def fit_bdw(durations, churned, weights=None, start=(1.0, 1.0, 1.0)) -> FittedModel:
-    """The beta-discrete-Weibull: the sBG with duration dependence c."""
-    t, d, w = _checked(durations, churned, weights)
-    t, d, w = _compressed(t, d, w)
-    return fit_by_ml("BdW", ("alpha", "beta", "c"),
-                     lambda p: float(w @ _loglik_terms(p[:2], t, d, p[2])), None,
+                     lambda p: float(w @ _loglik_terms(p, t, d, 1.0, e)), None,
                      np.array(start), int(round(w.sum())))
 
 
-def _compressed(t, d, w):
-    frame = pd.DataFrame({"t": t, "d": d, "w": w}).groupby(["t", "d"], as_index=False)["w"].sum()
-    return frame["t"].to_numpy(float), frame["d"].to_numpy(bool), frame["w"].to_numpy(float)
+def fit_bdw(durations, churned, weights=None, start=(1.0, 1.0, 1.0), entry=None
+            ) -> FittedModel:
+    """The beta-discrete-Weibull: the sBG with duration dependence c."""
+    t, d, w, e = _compressed(*_checked(durations, churned, weights, entry))
+    return fit_by_ml("BdW", ("alpha", "beta", "c"),
+                     lambda p: float(w @ _loglik_terms(p[:2], t, d, p[2], e)), None,
+                     np.array(start), int(round(w.sum())))
+
+
+def _compressed(t, d, w, e):
+    frame = (pd.DataFrame({"t": t, "d": d, "w": w, "e": e})
+             .groupby(["t", "d", "e"], as_index=False)["w"].sum())
+    return (frame["t"].to_numpy(float), frame["d"].to_numpy(bool), frame["w"].to_numpy(float),
+            frame["e"].to_numpy(float))
 
 
 def cohort_durations(survivors) -> pd.DataFrame:
@@ -130,12 +142,13 @@ class DurationFit:
         return pd.DataFrame(rows)
 
 
-def fit_durations(durations, churned, weights=None) -> DurationFit:
+def fit_durations(durations, churned, weights=None, entry=None) -> DurationFit:
     """Fit the sBG and the BdW; keep the BdW only where it fits significantly better."""
-    sbg = fit_sbg(durations, churned, weights)
+    sbg = fit_sbg(durations, churned, weights, entry=entry)
     try:
         bdw = fit_bdw(durations, churned, weights,
-                      start=(float(sbg.params["alpha"]), float(sbg.params["beta"]), 1.0))
+                      start=(float(sbg.params["alpha"]), float(sbg.params["beta"]), 1.0),
+                      entry=entry)
     except (ValueError, FloatingPointError):
         bdw = None
     lr_p = None

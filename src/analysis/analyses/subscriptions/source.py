@@ -73,9 +73,11 @@ def from_snapshot(frame: pd.DataFrame, as_of, customer_id: str = "customerID",
     """A snapshot export (one row per customer: tenure in months, a churn flag, the plan and
     the monthly charge, taken on ``as_of``) as a subscriptions table.
 
-    A customer starts ``tenure`` months before the snapshot; a churned customer is taken to
-    have left in the snapshot's last month (the convention of telecom churn samples), so
-    ``end`` = ``as_of`` for them and NaT for the others.
+    A customer starts ``tenure`` months (of 365.25 / 12 days) before the snapshot, tenure
+    counting the month in progress; a churned customer is taken to have left in the
+    snapshot's last month (the convention of telecom churn samples), so ``end`` = ``as_of``
+    for them and NaT for the others. Only customers still active a month before the
+    snapshot are in it: the analyses treat the data as left-truncated there.
     """
     missing = [c for c in (customer_id, tenure, churned, plan, charge) if c not in frame]
     if missing:
@@ -90,7 +92,7 @@ def from_snapshot(frame: pd.DataFrame, as_of, customer_id: str = "customerID",
     start = as_of - pd.to_timedelta(months.to_numpy() * 365.25 / 12, unit="D")
     out = pd.DataFrame({
         "customer_id": frame[customer_id].astype(str).to_numpy(),
-        "start": start.round("D"),
+        "start": start,
         "end": pd.Series(as_of, index=frame.index).where(flag).to_numpy(),
         "plan": frame[plan].astype(str).to_numpy(),
         "recurring_charge": pd.to_numeric(frame[charge], errors="coerce").to_numpy(),
