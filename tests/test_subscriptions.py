@@ -89,3 +89,62 @@ def test_projected_retention_interval_covers_the_truth_95_percent():
                                - subs.log_survival(truth_params, active)))
         hits += estimate.covers(truth)
     assert 0.89 <= hits / runs <= 0.99
+
+
+# -- the subscription company and the snapshot ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def subscription_company():
+    from analysis.data import demo
+
+    return demo.generate_subscriptions(3000)
+
+
+def test_subscription_report_recovers_the_plans_truth(subscription_company):
+    tables, truth = subscription_company
+    report = subs.subscription_report(tables["subscriptions"], truth["end"])
+    plans = {p.plan: p for p in report.plans}
+    for plan in ("Month-to-month", "One year"):
+        fit = plans[plan].fit.sbg
+        for name, key in (("alpha", "sbg_alpha"), ("beta", "sbg_beta")):
+            low, high = fit.interval(name)
+            assert low < truth["plans"][plan][key] < high, (plan, name)
+    assert report.care.covers(truth["care_share_of_reasons"])
+    claims = {c.claim_id: c for c in report.claims}
+    assert set(claims) == {"C10", "C11"}
+    assert claims["C11"].estimate == report.annual_churn.value
+    assert report.annual_churn.method.startswith("customers active a year ago")
+    table = subs.plan_table(report)
+    assert list(table["plan"]) == ["Month-to-month", "One year", "Two year"]
+    assert not table.astype(str).apply(lambda c: c.str.contains("nan")).any().any()
+    # two-year subscribers stay longest in the first 24 months
+    rmst = report.rmst.set_index("plan")["rmst_24"]
+    assert rmst["Two year"] > rmst["One year"] > rmst["Month-to-month"]
+
+
+def test_snapshot_maps_onto_subscriptions_and_is_left_truncated():
+    from analysis.data import demo
+
+    snapshot, truth = demo.telecom_snapshot(2000)
+    table = subs.from_snapshot(snapshot, truth["as_of"])
+    assert list(table.columns) == ["customer_id", "start", "end", "plan", "recurring_charge",
+                                   "cancellation_reason"]
+    assert table["end"].notna().sum() == (snapshot["Churn"] == "Yes").sum()
+    spells = subs.customer_spells(table, truth["as_of"])
+    assert (spells["months"] - spells["entry"] == 1).all()
+    report = subs.subscription_report(table, truth["as_of"])
+    assert report.annual_churn.method.startswith("snapshot")
+    assert any("left truncation" in note for note in report.notes)
+    one_year = next(p for p in report.plans if p.plan == "One year").fit.sbg
+    low, high = one_year.interval("alpha")
+    assert low < truth["plans"]["One year"]["sbg_alpha"] < high
+
+
+def test_snapshot_with_bad_tenure_names_the_rows():
+    bad = pd.DataFrame({"customerID": ["a", "b"], "tenure": [3, -1], "Churn": ["No", "Yes"],
+                        "Contract": ["One year"] * 2, "MonthlyCharges": [10.0, 12.0]})
+    with pytest.raises(ValueError, match="tenure.*rows 1"):
+        subs.from_snapshot(bad, "2026-10-31")
+    with pytest.raises(ValueError, match="missing column"):
+        subs.from_snapshot(bad.drop(columns="Contract"), "2026-10-31")

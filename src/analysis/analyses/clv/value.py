@@ -206,6 +206,10 @@ def retention_forecast(model: FittedModel, summary: pd.DataFrame, months: int = 
     n_alive = float(weights @ alive)
     lost = float(weights @ (alive * (1 - stay)))
     share = lost / n_alive if n_alive > 0 else None
+    if share is not None and not math.isfinite(share):
+        share = None
+    if not math.isfinite(n_alive):
+        n_alive, lost = None, None
     problem = model.problem
     low = high = None
     if share is not None and 0 < share < 1 and problem is None:
@@ -220,7 +224,7 @@ def retention_forecast(model: FittedModel, summary: pd.DataFrame, months: int = 
            f"; {problem}" if problem else "")
 
     def scaled(value, factor):
-        return None if value is None else value * factor
+        return None if value is None or factor is None else value * factor
 
     churn = Estimate(share, low, high, n, f"{model.name}: share of today's active customers "
                      f"lost within {months} months{how}", unit="share")
@@ -233,7 +237,8 @@ def retention_forecast(model: FittedModel, summary: pd.DataFrame, months: int = 
         Estimate(n_alive, None, None, n, f"{model.name}: expected customers active today "
                  "(sum of P(alive))", unit="customers"),
         retained, churn,
-        Estimate(lost, scaled(low, n_alive), scaled(high, n_alive), n,
+        Estimate(lost if share is not None else None, scaled(low, n_alive),
+                 scaled(high, n_alive), n,
                  f"{model.name}: today's active customers lost within {months} "
                  f"months{how}", unit="customers"),
         problem)
