@@ -297,7 +297,7 @@ def test_model_based_dropout_recovers_the_hazard_ratios_of_the_true_dropout_time
         assert table.loc[term, "low"] <= value <= table.loc[term, "high"], term
     inactivity = churn.fit_cox(frame).table.set_index("term")
     assert inactivity.loc["early_orders", "high"] < truth["early_orders"]
-    assert cox.definition == churn.DEFINITION and cox.imputations == 5
+    assert cox.definition == churn.DEFINITION and cox.imputations == 4
 
 
 def test_c11_is_the_value_sections_churn_and_covers_the_demo_truth(demo_6000):

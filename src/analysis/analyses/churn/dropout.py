@@ -201,7 +201,7 @@ def _pool(fits: list[_Fit]) -> pd.DataFrame:
 
 def fit_cox_model_dropout(frame: pd.DataFrame, inputs: pd.DataFrame, model: FittedModel,
                           extra: Sequence[str] = (), landmark_days: int = 90,
-                          rounds: int = 2, imputations: int = 5, seed: int = 0,
+                          rounds: int = 2, imputations: int = 4, seed: int = 0,
                           split_days: float | None = 365.0, start_eta: np.ndarray | None = None
                           ) -> tuple[CoxResult, np.ndarray, np.ndarray]:
     """Cox model of the imputed dropout times (see the module docstring), pooled over
