@@ -18,39 +18,23 @@ import pytest
 from analysis.data import demo
 from analysis.report.pack import NOTEBOOK_DIR, build_pack
 
-SUBSCRIPTION_CONFIG = """name = "subscription-demo"
-business = "subscription"
-satisfaction_scale = "csat5"
 
-[source]
-kind = "parquet"
-path = "{path}"
+def company_config(name: str, tables: str, interim: str) -> str:
+    """A subscription company's config: the billing lines (and other tables) plus the
+    interim subscriptions table; ``{path}`` is filled in with the data folder."""
+    return (f'name = "{name}"\nbusiness = "subscription"\nsatisfaction_scale = "csat5"\n\n'
+            '[source]\nkind = "parquet"\npath = "{path}"\n\n' + tables
+            + "\n[subscriptions_interim]\n" + interim)
 
-[tables.transactions]
-file = "transactions.parquet"
-[tables.customers]
-file = "customers.parquet"
 
-[subscriptions_interim]
-file = "subscriptions.parquet"
-"""
-
-SNAPSHOT_CONFIG = """name = "telco-snapshot"
-business = "subscription"
-satisfaction_scale = "csat5"
-
-[source]
-kind = "parquet"
-path = "{path}"
-
-[tables.transactions]
-file = "transactions.parquet"
-
-[subscriptions_interim]
-file = "telco_snapshot.csv"
-snapshot = true
-as_of = "2026-10-31"
-"""
+SUBSCRIPTION_CONFIG = company_config(
+    "subscription-demo",
+    '[tables.transactions]\nfile = "transactions.parquet"\n'
+    '[tables.customers]\nfile = "customers.parquet"\n',
+    'file = "subscriptions.parquet"\n')
+SNAPSHOT_CONFIG = company_config(
+    "telco-snapshot", '[tables.transactions]\nfile = "transactions.parquet"\n',
+    'file = "telco_snapshot.csv"\nsnapshot = true\nas_of = "2026-10-31"\n')
 
 
 def _pack(tmp_path: Path, config_text: str, folder: Path, notebooks=None) -> Path:

@@ -275,14 +275,7 @@ def hazard_table(cox: CoxResult) -> pd.DataFrame:
     """Hazard ratios for the report: readable names, intervals, Holm p and the PH check; with
     the first-year ratio where the check failed."""
     t = cox.table
-    out = pd.DataFrame({
-        "factor": t["meaning"],
-        "hazard ratio": t["hazard_ratio"].map("{:.2f}".format),
-        "95% interval": [f"{lo:.2f} to {hi:.2f}" for lo, hi in zip(t["low"], t["high"],
-                                                                     strict=True)],
-        "p (Holm)": t["p_holm"].map(_p_text),
-        "PH check p": t["ph_p"].map(_p_text),
-    })
+    out = ratio_table(t)
     if "first_year_hazard_ratio" in t:
         failed = t["ph_p"] < 0.05
         out["first year / later"] = [
@@ -290,3 +283,16 @@ def hazard_table(cox: CoxResult) -> pd.DataFrame:
             for a, b, bad in zip(t["first_year_hazard_ratio"], t["later_hazard_ratio"], failed,
                                  strict=True)]
     return out
+
+
+def ratio_table(t: pd.DataFrame) -> pd.DataFrame:
+    """A hazard-ratio table (term or meaning, hazard_ratio, low, high, p_holm, ph_p) for
+    reading."""
+    return pd.DataFrame({
+        "factor": t["meaning"] if "meaning" in t else t["term"],
+        "hazard ratio": t["hazard_ratio"].map("{:.2f}".format),
+        "95% interval": [f"{lo:.2f} to {hi:.2f}" for lo, hi in zip(t["low"], t["high"],
+                                                                     strict=True)],
+        "p (Holm)": t["p_holm"].map(_p_text),
+        "PH check p": t["ph_p"].map(_p_text),
+    })

@@ -325,9 +325,3 @@ def retention_by_plan(spells: pd.DataFrame, min_group: int = 30):
     p = logrank_by_plan(data)
     return RetentionCurves("plan", pd.concat(curves, ignore_index=True), pd.DataFrame(year),
                            float("nan"), p)
-
-
-def p_text(p: float) -> str:
-    return "n/a" if not np.isfinite(p) else "< 0.001" if p < 0.001 else f"{p:.2g}"
-
-

@@ -7,7 +7,9 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from analysis.analyses.churn.survival import RetentionCurves
+from analysis.analyses.churn.report import ratio_table
+from analysis.analyses.churn.survival import RetentionCurves, _p_text
+from analysis.analyses.clv.report import interval_text
 from analysis.analyses.subscriptions.observed import (
     MONTH_DAYS,
     PlanHazards,
@@ -17,7 +19,6 @@ from analysis.analyses.subscriptions.observed import (
     customer_spells,
     logrank_by_plan,
     observed_annual_churn,
-    p_text,
     plan_hazards,
     reasons_table,
     retention_by_plan,
@@ -188,19 +189,11 @@ def _estimate(value, samples, n, method, unit, problem) -> Estimate:
 
 
 def _pct(e: Estimate) -> str:
-    if e.value is None:
-        return "n/a"
-    if e.low is None or e.high is None:
-        return f"{e.value:.0%} (no interval)"
-    return f"{e.value:.0%} ({e.low:.0%} to {e.high:.0%})"
+    return interval_text(e, "{:.0%}".format)
 
 
 def _money(e: Estimate) -> str:
-    if e.value is None:
-        return "n/a"
-    if e.low is None or e.high is None:
-        return f"{plots.fmt_money(e.value)} (no interval)"
-    return f"{plots.fmt_money(e.value)} ({plots.fmt_money(e.low)} to {plots.fmt_money(e.high)})"
+    return interval_text(e, plots.fmt_money)
 
 
 def plan_table(report: SubscriptionReport) -> pd.DataFrame:
@@ -232,15 +225,7 @@ def plan_table(report: SubscriptionReport) -> pd.DataFrame:
 
 
 def hazard_table(hazards: PlanHazards) -> pd.DataFrame:
-    t = hazards.table
-    return pd.DataFrame({
-        "factor": t["term"],
-        "hazard ratio": t["hazard_ratio"].map("{:.2f}".format),
-        "95% interval": [f"{lo:.2f} to {hi:.2f}" for lo, hi in zip(t["low"], t["high"],
-                                                                     strict=True)],
-        "p (Holm)": t["p_holm"].map(p_text),
-        "PH check p": t["ph_p"].map(p_text),
-    })
+    return ratio_table(hazards.table)
 
 
 def parameter_table(report: SubscriptionReport) -> pd.DataFrame:
@@ -290,7 +275,7 @@ def plot_retention_by_plan(report: SubscriptionReport, ax=None):
                       f"subscribers for a year, {plots_label(worst['plan'])} "
                       f"{worst['retention_1y']:.0%}",
                   f"Kaplan-Meier by plan with 95% bands; log-rank p "
-                  f"{p_text(logrank_by_plan(report.spells))}")
+                  f"{_p_text(logrank_by_plan(report.spells))}")
     plots.percent_axis(ax)
     ax.set_xlabel("months since the subscription started")
     ax.set_ylabel("subscribers still active")
