@@ -369,3 +369,12 @@ def test_calibration_plot_survives_a_decile_that_all_lapsed_and_an_undefined_auc
         "2026-03", 1000, 370, pd.Series(dtype=float))
     churn.plot_calibration(model)
     assert (churn.lift_table(model)["lift"] == "n/a").all()
+
+
+def test_a_large_company_fits_the_survival_models_on_a_stated_sample(small_demo_config):
+    from analysis.engine.context import open_period
+
+    report = churn.churn_report(open_period(small_demo_config), max_customers=600)
+    assert report.cox is not None and report.cox.n <= 600
+    assert report.landmark_customers > 600
+    assert any("random sample of 600" in note for note in report.notes)

@@ -161,9 +161,14 @@ def purchase_models(ctx, handoff: pd.DataFrame | None, notes: list[str]
     return choose_model(fits), fits.get("Pareto/NBD")
 
 
+#: the survival models of a larger company use a seeded random sample of this many customers
+#: (each model is fitted to several imputations: on 600,000 customers that would take minutes)
+MAX_SURVIVAL_CUSTOMERS = 60_000
+
+
 def churn_report(ctx, landmark_days: int = 90, horizon: int = 3,
                  purchase_models_frame: pd.DataFrame | None = None,
-                 seed: int = 0) -> ChurnReport:
+                 seed: int = 0, max_customers: int = MAX_SURVIVAL_CUSTOMERS) -> ChurnReport:
     """Model-based churn (C11), retention curves, Cox models of imputed dropout (C3-C5),
     the inactivity cross-check and the lapse classifier."""
     churn_days = ctx.settings.churn_days
@@ -187,6 +192,14 @@ def churn_report(ctx, landmark_days: int = 90, horizon: int = 3,
     frame = landmark_frame(tx, ctx.data.customers, end, churn_days, landmark_days)
     frame = add_early_service(frame, ctx.data.surveys, ctx.data.interactions, landmark_days)
     frame = bands(frame)
+    landmark_customers = len(frame)
+    if len(frame) > max_customers:
+        keep = np.sort(np.random.default_rng(seed).choice(len(frame), max_customers,
+                                                          replace=False))
+        frame = frame.iloc[keep].reset_index(drop=True)
+        notes.append(f"the survival models use a random sample of {max_customers:,} of the "
+                     f"{landmark_customers:,} customers past their landmark (fixed seed), to "
+                     "keep the pack's time; their intervals are those of the sample")
     cox = cox_service = cox_response = None
     reason = None
     tau = eta = inputs = None
@@ -246,8 +259,8 @@ def churn_report(ctx, landmark_days: int = 90, horizon: int = 3,
               claim_c5(cox, reason, rules),
               claim_c11_model(annual, "purchase" if chosen is None else chosen.name, cross,
                               rules))
-    return ChurnReport(monthly, annualise(monthly), annual, len(frame), tuple(curves), cox,
-                       cox_service, cox_response, classifier, risk.reset_index(drop=True),
+    return ChurnReport(monthly, annualise(monthly), annual, landmark_customers, tuple(curves),
+                       cox, cox_service, cox_response, classifier, risk.reset_index(drop=True),
                        claims, tuple(notes), churn_days, landmark_days, forecast, window, cross)
 
 
