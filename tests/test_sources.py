@@ -94,7 +94,7 @@ def test_mapping_errors_name_the_problem(tmp_path):
     bad = config(tmp_path, {"kind": "csv", "path": str(tmp_path)},
                  {"transactions": {"file": "sales.csv"}})
     bad["mapping"] = {"transactions": {"customer": "Kunde"}}
-    with pytest.raises(ValueError, match="not contract columns"):
+    with pytest.raises(ValueError, match="not one of the contract columns.*customer_id"):
         load_data(load_settings(bad))
     unmapped = config(tmp_path, {"kind": "csv", "path": str(tmp_path)},
                       {"transactions": {"file": "sales.csv"}})
@@ -124,10 +124,15 @@ def test_cached_load_equals_a_fresh_load_and_follows_file_changes(small_demo_con
     from analysis.engine.context import load_cached, source_fingerprint, tables_hash
 
     settings = load_settings(small_demo_config)
-    fresh = load_data(settings)
+    full = load_data(settings)
+    fresh = full.without_pii()   # the cache keeps only what the analyses need
+    assert {"name", "email"} <= set(full.customers.columns)
     _, first_hash = load_cached(settings, tmp_path)
     cached, cached_hash = load_cached(settings, tmp_path)
     assert first_hash == cached_hash == tables_hash(fresh)
+    assert not {"name", "email"} & set(cached.customers.columns)
+    stored = pd.concat([pd.read_parquet(p) for p in tmp_path.glob("data_*/customers.parquet")])
+    assert not {"name", "email"} & set(stored.columns)
     for name in ("transactions", "customers", "surveys", "interactions"):
         pd.testing.assert_frame_equal(getattr(cached, name), getattr(fresh, name))
     assert cached.ledger.rows == fresh.ledger.rows and cached.ledger.reconciles
@@ -169,3 +174,46 @@ def test_tables_hash_follows_the_content_not_the_layout(small_demo_config):
     missing.loc[missing.index[5], "customer_id"] = pd.NA
     renamed = tx.rename(columns={"category": "kind"})
     assert len({base, variant(changed), variant(missing), variant(renamed)}) == 4
+
+
+def test_queries_over_files_need_no_database_file(tmp_path):
+    """kind = "duckdb" without a path, or any file kind: a table as a SQL query over the
+    configured files, in memory (the issue: a database file had to be created by hand)."""
+    EXPORT.to_csv(tmp_path / "sales.csv", index=False)
+    CUSTOMERS.to_csv(tmp_path / "kunden.csv", index=False)
+    for kind in ("duckdb", "csv"):
+        raw = {"name": "acme", "source": {"kind": kind, "path": str(tmp_path)} if kind == "csv"
+               else {"kind": kind},
+               "files": {"sales": {"file": str(tmp_path / "sales.csv")},
+                         "kunden": {"file": str(tmp_path / "kunden.csv")}},
+               "tables": {"transactions": {"query": "SELECT s.*, k.Herkunft FROM sales s "
+                                                    "JOIN kunden k USING (Kunde)"},
+                          "customers": {"file": str(tmp_path / "kunden.csv")}},
+               **MAPPING}
+        data = load_data(load_settings(raw))
+        check_acme(data)
+        sources = data.ledger.to_frame().query("step == 'source' and table == 'transactions'")
+        assert sources["reason"].tolist() == ["sales.csv (read by the query)",
+                                              "kunden.csv (read by the query)"]
+        assert not list(tmp_path.glob("*.duckdb"))
+
+
+def test_excel_works_offline_in_lookups_and_queries(tmp_path, monkeypatch):
+    """Excel files are read by python-calamine and registered in DuckDB: no extension is
+    downloaded, whether a table reads the file, looks values up in it or queries it."""
+    import duckdb
+
+    def no_extensions(*args, **kwargs):
+        raise AssertionError("an extension was requested")
+
+    monkeypatch.setattr(duckdb.DuckDBPyConnection, "install_extension", no_extensions)
+    with pd.ExcelWriter(tmp_path / "export.xlsx") as writer:
+        EXPORT.to_excel(writer, sheet_name="Sales", index=False)
+    CUSTOMERS.to_excel(tmp_path / "kunden.xlsx", index=False)
+    raw = {"name": "acme", "source": {"kind": "files", "path": str(tmp_path)},
+           "files": {"kunden": {"file": "kunden.xlsx"}},
+           "tables": {"transactions": {"file": "export.xlsx", "sheet": "Sales",
+                                       "join": [{"file": "kunden", "on": "Kunde"}]},
+                      "customers": {"query": "SELECT Kunde, Herkunft FROM kunden"}},
+           **MAPPING}
+    check_acme(load_data(load_settings(raw)))

@@ -18,7 +18,9 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import tempfile
+import warnings
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -33,7 +35,7 @@ from filelock import FileLock
 from analysis.core.paths import PROJECT_ROOT
 from analysis.data import demo
 from analysis.data.config import Settings, load_settings
-from analysis.data.contract import SCALES, CustomerData
+from analysis.data.contract import SCALES, TABLES, CustomerData
 from analysis.data.ledger import Ledger
 from analysis.data.periods import (
     Period,
@@ -155,19 +157,60 @@ class Context:
         return _present(memo[key], columns).copy()
 
 
+class CacheWarning(UserWarning):
+    """A cache file that could not be read or written: rebuilt, or skipped."""
+
+
 def read_or_build(path: Path, build, columns: Sequence[str] | None = None) -> pd.DataFrame:
     """Read the cached frame at ``path``, or build and write it; ``columns``: only those
     of these the frame has. Processes asking for the same missing file at once build it
-    once: the others wait for its lock, then read it."""
-    if path.exists():
-        return _read_present(path, columns)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(path.with_name(f"{path.name}.lock")):
-        if path.exists():   # built by another process while this one waited
-            return _read_present(path, columns)
+    once: the others wait for its lock, then read it. A damaged cache file is rebuilt (with
+    a warning); a cache folder that cannot be written is skipped (with a warning)."""
+    cached = _read_if_sound(path, columns)
+    if cached is not None:
+        return cached
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(path.with_name(f"{path.name}.lock"))
+        lock.acquire()
+    except OSError as error:
+        _warn_unwritable(path.parent, error)
+        return _present(build(), columns)
+    try:
+        cached = _read_if_sound(path, columns)   # built by another process while this waited
+        if cached is not None:
+            return cached
         frame = build()
-        _write_atomically(frame, path)
+        try:
+            _write_atomically(frame, path)
+        except OSError as error:
+            _warn_unwritable(path.parent, error)
+    finally:
+        lock.release()
     return _present(frame, columns)
+
+
+def _read_if_sound(path: Path, columns: Sequence[str] | None) -> pd.DataFrame | None:
+    """The cached frame, or None when there is none or it is damaged (then it is removed,
+    with a warning, and rebuilt by the caller)."""
+    if not path.exists():
+        return None
+    try:
+        return _read_present(path, columns)
+    except Exception as error:  # pyarrow raises several types for a damaged file
+        warnings.warn(f"the cache file {path} is damaged ({type(error).__name__}: "
+                      f"{str(error)[:120]}); rebuilding it", CacheWarning, stacklevel=3)
+        try:
+            path.unlink()
+        except OSError:
+            pass
+        return None
+
+
+def _warn_unwritable(folder: Path, error: OSError) -> None:
+    warnings.warn(f"the cache folder {folder} cannot be written ({error.strerror or error}); "
+                  "continuing without a cache (set ANALYSIS_CACHE_DIR to a writable folder to "
+                  "keep results between notebooks)", CacheWarning, stacklevel=3)
 
 
 def _present(frame: pd.DataFrame, columns: Sequence[str] | None) -> pd.DataFrame:
@@ -185,8 +228,12 @@ def _write_atomically(frame: pd.DataFrame, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     os.close(fd)
-    frame.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    try:
+        frame.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def choose_period(settings: Settings, data: CustomerData, period: str | None) -> Period:
@@ -214,20 +261,30 @@ def available_periods(config: str | Path) -> list[Period]:
                                        settings.fiscal_start_month)]
 
 
+#: the layout of the validated cache; a new layout never reads an old one
+CACHE_FORMAT = 2
+
+
 def source_fingerprint(settings: Settings) -> str | None:
-    """Config content plus size and modification time of every source file; None for
-    database sources (their content can change without a trace, so they are not cached)."""
+    """Config content, the as-of date (future dates depend on it), and size and
+    modification time of every source file; None for database sources (their content can
+    change without a trace, so they are not cached)."""
     source = settings.raw.get("source", {})
-    if source.get("kind") not in ("csv", "parquet", "excel"):
+    in_memory = source.get("kind") == "duckdb" and not source.get("path")
+    if source.get("kind") not in ("csv", "parquet", "excel", "files") and not in_memory:
         return None
-    folder = settings.resolve(source.get("path", "."))
+    folder = settings.resolve(source.get("path") or ".")
     digest = hashlib.sha256(settings.fingerprint().encode())
-    for table, spec in sorted(settings.raw.get("tables", {}).items()):
-        path = folder / spec.get("file", "")
+    digest.update(f"format {CACHE_FORMAT}; as of {settings.as_of_date()}".encode())
+    specs = {**settings.raw.get("files", {}), **settings.raw.get("tables", {})}
+    for name, spec in sorted(specs.items()):
+        if not spec.get("file"):
+            continue
+        path = folder / spec["file"]
         if not path.exists():
             return None
         stat = path.stat()
-        digest.update(f"{table}:{path}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+        digest.update(f"{name}:{path}:{stat.st_size}:{stat.st_mtime_ns}".encode())
     return digest.hexdigest()[:16]
 
 
@@ -237,7 +294,7 @@ def tables_hash(data: CustomerData) -> str:
     each string in Python took 8 s at 10 million lines, this 2 s), for other columns
     pandas' hash of each value."""
     digest = hashlib.sha256()
-    for name in ("transactions", "customers", "surveys", "interactions"):
+    for name in TABLES:
         frame = getattr(data, name)
         if frame is None:
             continue
@@ -267,34 +324,65 @@ def _update_with_text(digest, values: pd.Series) -> None:
 def load_cached(settings: Settings, cache_dir: Path | None) -> tuple[CustomerData, str | None]:
     """The validated tables and their content hash, read once and kept as Parquet so every
     notebook of a pack (and every rerun on unchanged files) skips reading, mapping,
-    validating and hashing again. The hash is None when the source is not cached."""
+    validating and hashing again. The hash is None when the source is not cached.
+
+    Only what the analyses need is kept: personal columns (name, e-mail) are dropped, in
+    the cache and in what this returns. A damaged cache is rebuilt and a cache folder that
+    cannot be written is skipped, each with a :class:`CacheWarning`."""
     key = source_fingerprint(settings) if cache_dir is not None else None
     if key is None:
-        return load_data(settings), None
+        return load_data(settings).without_pii(), None
     folder = cache_dir / f"data_{key}"
+    cached = _read_data_cache(folder)
+    if cached is not None:
+        return cached
+    data = load_data(settings).without_pii()
+    content_hash = tables_hash(data)
+    try:
+        _write_data_cache(folder, data, content_hash)
+    except OSError as error:
+        _warn_unwritable(folder, error)
+    return data, content_hash
+
+
+def _read_data_cache(folder: Path) -> tuple[CustomerData, str] | None:
     meta_path = folder / "meta.json"
-    if meta_path.exists():
+    if not meta_path.exists():
+        return None
+    try:
         meta = json.loads(meta_path.read_text())
+        if meta.get("format") != CACHE_FORMAT:
+            raise ValueError(f"format {meta.get('format')} is not {CACHE_FORMAT}")
         tables = {name: pd.read_parquet(folder / f"{name}.parquet") if name in meta["tables"]
-                  else None for name in ("transactions", "customers", "surveys", "interactions")}
+                  else None for name in TABLES}
         scale = SCALES.get(meta["scale"]) if meta["scale"] else None
-        return (CustomerData(**tables, satisfaction_scale=scale, ledger=Ledger(meta["ledger"]),
-                             source=meta["source"]), meta.get("tables_hash"))
-    data = load_data(settings)
+        data = CustomerData(**tables, satisfaction_scale=scale, ledger=Ledger(meta["ledger"]),
+                            source=meta["source"])
+        return data, meta["tables_hash"]
+    except Exception as error:  # json, pyarrow and key errors: any damage means rebuild
+        warnings.warn(f"the validated-data cache in {folder} is damaged "
+                      f"({type(error).__name__}: {str(error)[:120]}); rebuilding it",
+                      CacheWarning, stacklevel=3)
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
+
+
+def _write_data_cache(folder: Path, data: CustomerData, content_hash: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     present = []
-    for name in ("transactions", "customers", "surveys", "interactions"):
+    for name in TABLES:
         frame = getattr(data, name)
         if frame is not None:
             _write_atomically(frame, folder / f"{name}.parquet")
             present.append(name)
-    meta = {"tables": present, "ledger": data.ledger.rows, "source": data.source,
+    meta = {"format": CACHE_FORMAT, "tables": present, "ledger": data.ledger.rows,
+            "source": data.source,
             "scale": data.satisfaction_scale.name if data.satisfaction_scale else None,
-            "tables_hash": tables_hash(data)}
+            "tables_hash": content_hash}
+    meta_path = folder / "meta.json"
     tmp = meta_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(meta))
     os.replace(tmp, meta_path)
-    return data, meta["tables_hash"]
 
 
 def default_cache_dir() -> Path:
