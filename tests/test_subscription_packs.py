@@ -18,23 +18,46 @@ import pytest
 from analysis.data import demo
 from analysis.report.pack import NOTEBOOK_DIR, build_pack
 
+SUBSCRIPTION_CONFIG = """name = "subscription-demo"
+business = "subscription"
 
-def company_config(name: str, tables: str, interim: str) -> str:
-    """A subscription company's config: the billing lines (and other tables) plus the
-    interim subscriptions table; ``{path}`` is filled in with the data folder."""
-    return (f'name = "{name}"\nbusiness = "subscription"\nsatisfaction_scale = "csat5"\n\n'
-            '[source]\nkind = "parquet"\npath = "{path}"\n\n' + tables
-            + "\n[subscriptions_interim]\n" + interim)
+[source]
+kind = "parquet"
+path = "{path}"
 
+[tables.transactions]
+file = "transactions.parquet"
+[tables.customers]
+file = "customers.parquet"
+[tables.subscriptions]
+file = "subscriptions.parquet"
+"""
 
-SUBSCRIPTION_CONFIG = company_config(
-    "subscription-demo",
-    '[tables.transactions]\nfile = "transactions.parquet"\n'
-    '[tables.customers]\nfile = "customers.parquet"\n',
-    'file = "subscriptions.parquet"\n')
-SNAPSHOT_CONFIG = company_config(
-    "telco-snapshot", '[tables.transactions]\nfile = "transactions.parquet"\n',
-    'file = "telco_snapshot.csv"\nsnapshot = true\nas_of = "2026-10-31"\n')
+# the snapshot mapped by the data layer's expressions, as in
+# config/examples/subscription_snapshot.toml (plus the derived billing lines)
+SNAPSHOT_CONFIG = """name = "telco-snapshot"
+business = "subscription"
+
+[source]
+kind = "csv"
+path = "{path}"
+
+[periods]
+as_of = 2026-10-31
+months = 1
+
+[tables.transactions]
+file = "transactions.csv"
+[tables.subscriptions]
+file = "telco_snapshot.csv"
+
+[mapping.subscriptions]
+customer_id = "customerID"
+start = "as_of() - to_months(CAST(tenure AS INTEGER))"
+end = "CASE WHEN Churn = 'Yes' THEN as_of() END"
+plan = "Contract"
+recurring_charge = "MonthlyCharges"
+"""
 
 
 def _pack(tmp_path: Path, config_text: str, folder: Path, notebooks=None) -> Path:

@@ -134,7 +134,7 @@ def test_snapshot_maps_onto_subscriptions_and_is_left_truncated():
     spells = subs.customer_spells(table, truth["as_of"])
     assert (spells["months"] - spells["entry"] == 1).all()
     report = subs.subscription_report(table, truth["as_of"])
-    assert report.annual_churn.method.startswith("snapshot")
+    assert report.annual_churn.method.startswith("snapshot read as the last month")
     assert any("left truncation" in note for note in report.notes)
     one_year = next(p for p in report.plans if p.plan == "One year").fit.sbg
     low, high = one_year.interval("alpha")
@@ -148,3 +148,20 @@ def test_snapshot_with_bad_tenure_names_the_rows():
         subs.from_snapshot(bad, "2026-10-31")
     with pytest.raises(ValueError, match="missing column"):
         subs.from_snapshot(bad.drop(columns="Contract"), "2026-10-31")
+
+
+def test_a_snapshot_with_many_churned_rows_is_read_as_durations():
+    """The data layer's telecom fixture (a quarter of the rows churned) through its own
+    mapping: too many departures for one month, so tenure and flag are complete durations."""
+    from analysis.data.config import load_settings
+    from analysis.data.sources import load_data
+
+    data = load_data(load_settings("config/examples/subscription_snapshot.toml"))
+    table = subs.checked(data.subscriptions)
+    report = subs.subscription_report(table, "2024-01-31")
+    assert report.spells.attrs["reading"] == "durations"
+    assert (report.spells["entry"] == 0).all()
+    assert report.annual_churn.method.startswith("snapshot read as complete durations")
+    c11 = next(c for c in report.claims if c.claim_id == "C11")
+    assert "first year" in c11.summary and c11.verdict.value != "not testable with this data"
+    assert set(subs.plan_table(report)["plan"]) >= {"Month-to-month", "One year"}

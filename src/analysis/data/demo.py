@@ -539,8 +539,9 @@ def write_subscription_company(folder: str | Path, n_customers: int = 3000,
 
 def write_telecom_snapshot(folder: str | Path, n_customers: int = 2000,
                            seed: int = 20261202, as_of: str = "2026-10-31") -> Path:
-    """The snapshot as CSV, plus billing lines derived from it (tenure months of the monthly
-    charge: the data contract still requires transactions) and truth.json."""
+    """The snapshot as CSV, plus billing lines derived from it as CSV (tenure months of the
+    monthly charge: the engine cannot yet open a company without transactions) and
+    truth.json."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     snap, truth = telecom_snapshot(n_customers, seed, as_of)
@@ -550,6 +551,6 @@ def write_telecom_snapshot(folder: str | Path, n_customers: int = 2000,
     subs = pd.DataFrame({"customer_id": snap["customerID"], "start": start.dt.floor("D"),
                          "end": pd.Series(end, index=snap.index).where(snap["Churn"] == "Yes"),
                          "recurring_charge": snap["MonthlyCharges"]})
-    billing_lines(subs, end).to_parquet(folder / "transactions.parquet", index=False)
+    billing_lines(subs, end).to_csv(folder / "transactions.csv", index=False)
     (folder / "truth.json").write_text(json.dumps(truth, indent=2, sort_keys=True))
     return folder

@@ -22,17 +22,26 @@ from analysis.core.results import ClaimResult, Estimate
 from analysis.core.verdicts import ClaimRule, answer
 
 MONTH_DAYS = 365.25 / 12
+SLACK_DAYS = 3.0   # calendar months differ from MONTH_DAYS by up to about 2.5 days
 
 #: words that mark a cancellation reason as "the care was not enough" (claim C10)
 CARE_WORDS = ("support", "service", "care", "attitude", "staff", "help", "complain",
               "respon", "unresolved", "ignored", "attention", "rude", "expertise")
 
 
-def customer_spells(subscriptions: pd.DataFrame, as_of) -> pd.DataFrame:
+#: how a snapshot export (every departure dated on the snapshot) is read
+SNAPSHOT_READINGS = ("auto", "last month", "durations")
+#: "auto" reads a snapshot as the last month's departures up to this share of churned rows
+LAST_MONTH_MAX_SHARE = 0.10
+
+
+def customer_spells(subscriptions: pd.DataFrame, as_of, snapshot: str = "auto"
+                    ) -> pd.DataFrame:
     """One row per customer: first start, last end (NaT while any subscription is active), the
     plan and charge of the latest subscription, the reason of the last cancellation, and the
     observed duration in whole months (``months``: the month the customer left in, or the
-    full months observed while active) with ``churned``."""
+    full months observed while active) with ``churned``; ``entry``: the months each customer
+    had completed when observation began (see :func:`snapshot_reading`)."""
     as_of = pd.Timestamp(as_of)
     subs = subscriptions[subscriptions["start"] < as_of].copy()
     subs.loc[subs["end"] > as_of, "end"] = pd.NaT
@@ -48,21 +57,47 @@ def customer_spells(subscriptions: pd.DataFrame, as_of) -> pd.DataFrame:
     out["churned"] = out["end"].notna()
     stop = out["end"].fillna(as_of)
     days = (stop - out["start"]).dt.total_seconds() / 86400
-    whole = np.floor(days / MONTH_DAYS)
     # a customer who left during month k counts k months (at least 1); an active one the
-    # full months observed
-    out["months"] = np.where(out["churned"], np.maximum(np.ceil(days / MONTH_DAYS), 1),
+    # full months observed. Months are 365.25 / 12 days, with a few days' slack so that
+    # calendar months (a snapshot's start = as_of - tenure months) count whole
+    whole = np.floor((days + SLACK_DAYS) / MONTH_DAYS)
+    out["months"] = np.where(out["churned"],
+                             np.maximum(np.ceil((days - SLACK_DAYS) / MONTH_DAYS), 1),
                              whole).astype(float)
     out["duration_days"] = np.maximum(days, 1.0)
     out["entry"] = 0.0
-    if is_snapshot(out, as_of):
+    out.attrs["reading"] = snapshot_reading(out, as_of, snapshot)
+    if out.attrs["reading"] == "last month":
         # only customers still active a month before the snapshot are in it: each enters
         # observation at the months they had completed then (left truncation)
-        known = (as_of - pd.Timedelta(days=MONTH_DAYS) - out["start"]).dt.total_seconds() / 86400
-        out["entry"] = np.clip(np.floor(known / MONTH_DAYS), 0, None)
+        known = (as_of - out["start"]).dt.total_seconds() / 86400 - MONTH_DAYS
+        out["entry"] = np.clip(np.floor((known + SLACK_DAYS) / MONTH_DAYS), 0, None)
         out["entry"] = np.minimum(out["entry"], np.where(out["churned"], out["months"] - 1,
                                                          out["months"]))
     return out.reset_index()
+
+
+def snapshot_reading(spells: pd.DataFrame, as_of, snapshot: str = "auto") -> str | None:
+    """None for a subscriptions history; for a snapshot export (every departure dated on the
+    snapshot) how its churn flag is read:
+
+    - "last month": the flag marks customers who left in the snapshot's last month, and only
+      customers active a month before it are listed (the documented meaning of the public
+      telecom sample): left-truncated data, one month of churn;
+    - "durations": tenure and flag are read as complete durations, right-censored (how such
+      samples are usually analysed): no calendar information, churn by tenure.
+
+    "auto" takes "last month" while the churned rows are at most ``LAST_MONTH_MAX_SHARE`` of
+    the file (a plausible month) and "durations" above that."""
+    if snapshot not in SNAPSHOT_READINGS:
+        raise ValueError(f"snapshot reading {snapshot!r}: use one of "
+                         f"{', '.join(SNAPSHOT_READINGS)}")
+    if not is_snapshot(spells, as_of):
+        return None
+    if snapshot != "auto":
+        return snapshot
+    share = float(spells["churned"].mean())
+    return "last month" if share <= LAST_MONTH_MAX_SHARE else "durations"
 
 
 def is_snapshot(spells: pd.DataFrame, as_of, at_least: int = 5) -> bool:
@@ -79,13 +114,16 @@ def is_snapshot(spells: pd.DataFrame, as_of, at_least: int = 5) -> bool:
 def observed_annual_churn(spells: pd.DataFrame, as_of) -> Estimate:
     """Share of the customers active a year before ``as_of`` who have left since (Wilson).
 
-    A snapshot export (every departure in the last month) cannot show a year: then the last
-    month's churn among the customers active at its start is annualised as 1 - (1 - m)^12,
-    and the method says so.
+    A snapshot cannot show a calendar year. Read as the last month's departures, that
+    month's churn among the customers active at its start is annualised as 1 - (1 - m)^12;
+    read as complete durations, the share lost within the first 12 months of tenure
+    (Kaplan-Meier) is given. The method says which.
     """
     as_of = pd.Timestamp(as_of)
-    snapshot = is_snapshot(spells, as_of)
-    months = 1 if snapshot else 12
+    reading = spells.attrs.get("reading")
+    if reading == "durations":
+        return _first_year_churn(spells)
+    months = 1 if reading == "last month" else 12
     start = as_of - pd.DateOffset(months=months)
     at_risk = (spells["start"] <= start) & (spells["end"].isna() | (spells["end"] > start))
     n = int(at_risk.sum())
@@ -95,16 +133,29 @@ def observed_annual_churn(spells: pd.DataFrame, as_of) -> Estimate:
     lost = int((at_risk & spells["churned"]).sum())
     share = Estimate.wilson_share(lost, n, "customers active a year ago who have left since, "
                                   "Wilson interval")
-    if not snapshot:
+    if reading is None:
         return share
 
     def annual(m):
         return 1 - (1 - m) ** 12
 
     return Estimate(annual(share.value), annual(share.low), annual(share.high), n,
-                    "snapshot: the last month's churn among customers active at its start "
-                    "(Wilson), annualised as 1-(1-m)^12 (assumes every month is like it)",
-                    unit="share")
+                    "snapshot read as the last month's departures: that month's churn among "
+                    "customers active at its start (Wilson), annualised as 1-(1-m)^12 "
+                    "(assumes every month is like it)", unit="share")
+
+
+def _first_year_churn(spells: pd.DataFrame) -> Estimate:
+    sf = SurvfuncRight(spells["months"].to_numpy(float), spells["churned"].to_numpy(int))
+    idx = np.searchsorted(sf.surv_times, 12, side="right") - 1
+    if idx < 0:
+        return Estimate(0.0, None, None, len(spells), "nobody left within 12 months of tenure",
+                        unit="share")
+    s12, se = float(sf.surv_prob[idx]), float(sf.surv_prob_se[idx])
+    return Estimate(1 - s12, max(1 - s12 - 1.96 * se, 0.0), min(1 - s12 + 1.96 * se, 1.0),
+                    len(spells), "snapshot read as complete durations (tenure and churn flag, "
+                    "right-censored): share lost within the first 12 months of tenure "
+                    "(Kaplan-Meier, Greenwood interval)", unit="share")
 
 
 def claim_c11_observed(annual: Estimate,
@@ -114,9 +165,14 @@ def claim_c11_observed(annual: Estimate,
     if annual.value is None:
         return ClaimResult.not_testable("C11", annual.method, reading=c11.reading,
                                         quantity=c11.quantity)
-    return answer(c11, annual,
-                  f"{annual.value:.0%} of subscribers active a year ago have cancelled since "
-                  "(claim: 5-30%).", details={"observed": True})
+    if annual.method.startswith("snapshot read as complete durations"):
+        found = f"{annual.value:.0%} of subscribers leave within their first year"
+    elif annual.method.startswith("snapshot"):
+        found = (f"At last month's rate, {annual.value:.0%} of subscribers would cancel in a "
+                 "year")
+    else:
+        found = f"{annual.value:.0%} of subscribers active a year ago have cancelled since"
+    return answer(c11, annual, found + " (claim: 5-30%).", details={"observed": True})
 
 
 # -- cancellation reasons (C10) ---------------------------------------------------------------

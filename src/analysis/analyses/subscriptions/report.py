@@ -88,10 +88,12 @@ class SubscriptionReport:
 
 def subscription_report(subscriptions: pd.DataFrame, as_of, months: int = 12,
                         annual_discount: float = 0.10, draws: int = 400, seed: int = 0,
-                        min_group: int = 30, rules=None) -> SubscriptionReport:
-    """Observed churn, curves and hazards by plan, the sBG/BdW per plan and its projections."""
+                        min_group: int = 30, rules=None, snapshot: str = "auto"
+                        ) -> SubscriptionReport:
+    """Observed churn, curves and hazards by plan, the sBG/BdW per plan and its projections.
+    ``snapshot``: how a snapshot export is read (see ``observed.snapshot_reading``)."""
     as_of = pd.Timestamp(as_of)
-    spells = customer_spells(subscriptions, as_of)
+    spells = customer_spells(subscriptions, as_of, snapshot)
     if spells.empty:
         raise ValueError(f"subscriptions: no subscription started before {as_of.date()}")
     notes: list[str] = []
@@ -101,10 +103,17 @@ def subscription_report(subscriptions: pd.DataFrame, as_of, months: int = 12,
         curves = retention_by_plan(spells, min_group)
     except ValueError as error:
         notes.append(str(error))
-    if spells["entry"].gt(0).any():
-        notes.append("a snapshot export: only customers still active a month before it are "
-                     "listed, so every curve and model counts each customer from the tenure "
-                     "they had then (left truncation); customers who left earlier are unseen")
+    reading = spells.attrs.get("reading")
+    if reading == "last month":
+        notes.append("a snapshot export, read as the last month's departures: only customers "
+                     "still active a month before it are listed, so every curve and model "
+                     "counts each customer from the tenure they had then (left truncation); "
+                     "customers who left earlier are unseen")
+    elif reading == "durations":
+        notes.append(f"a snapshot export whose churned rows ({spells['churned'].mean():.0%}) are "
+                     "too many for one month: tenure and churn flag are read as complete "
+                     "durations (right-censored), so churn is given by tenure, not by "
+                     "calendar year")
     hazards = None
     try:
         hazards = plan_hazards(spells, min_group)

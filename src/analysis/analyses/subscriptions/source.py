@@ -1,16 +1,11 @@
 """Where a notebook finds the business kind and the subscriptions table.
 
-Interim: the data layer is adding an optional ``subscriptions`` contract table
-(``CustomerData.subscriptions``, None when absent) and ``Settings.business``
-("shop" | "subscription"). Until that lands, :func:`business_kind` reads ``business`` from
-the raw config and :func:`subscriptions_of` falls back to a ``[subscriptions_interim]``
-table of the config that names a Parquet or CSV file (a subscriptions table, or a snapshot
-export mapped with :func:`from_snapshot`). At merge both bodies become one line each
-(``ctx.settings.business`` and ``ctx.data.subscriptions``) and the interim table goes.
-
-The subscriptions table: ``customer_id`` (str), ``start`` (datetime), ``end`` (datetime, NaT
-while active), ``plan`` (str), ``recurring_charge`` (float a month), ``cancellation_reason``
-(str, optional).
+The data contract's optional ``subscriptions`` table (``ctx.data.subscriptions``, None when
+absent): ``customer_id`` (str), ``start`` (datetime), ``end`` (datetime, NaT while active),
+``plan`` (str, optional), ``recurring_charge`` (float a month, optional),
+``cancellation_reason`` (str, optional). A snapshot export (tenure, churn flag, as-of date)
+is mapped onto it by the company config (``config/examples/subscription_snapshot.toml``);
+:func:`from_snapshot` does the same mapping for a frame (tests, notebooks).
 """
 
 from __future__ import annotations
@@ -18,32 +13,24 @@ from __future__ import annotations
 import pandas as pd
 
 BUSINESS_KINDS = ("shop", "subscription")
-COLUMNS = ("customer_id", "start", "end", "plan", "recurring_charge")
+COLUMNS = ("customer_id", "start", "end")
 
 
 def business_kind(ctx) -> str:
     """"shop" (customers leave without telling: purchase models) or "subscription"
-    (leaving is observed: contract-duration models)."""
-    kind = getattr(ctx.settings, "business", None) or ctx.settings.raw.get("business", "shop")
+    (leaving is observed: contract-duration models), from the config's ``business``."""
+    kind = getattr(ctx.settings, "business", "shop") or "shop"
     if kind not in BUSINESS_KINDS:
         raise ValueError(f"config: business = {kind!r}; use one of {', '.join(BUSINESS_KINDS)}")
     return kind
 
 
 def subscriptions_of(ctx) -> pd.DataFrame | None:
-    """The company's subscriptions table, or None when it has none."""
+    """The company's subscriptions table in contract columns, or None when it has none."""
     table = getattr(ctx.data, "subscriptions", None)
-    if table is not None:
-        return table
-    spec = ctx.settings.raw.get("subscriptions_interim")
-    if not spec:
+    if table is None or len(table) == 0:
         return None
-    base = ctx.settings.resolve(ctx.settings.raw["source"]["path"])
-    path = base / spec["file"]
-    frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-    if spec.get("snapshot"):
-        return from_snapshot(frame, spec["as_of"], **spec.get("columns", {}))
-    return checked(frame, str(path))
+    return checked(table)
 
 
 def checked(frame: pd.DataFrame, where: str = "subscriptions") -> pd.DataFrame:
@@ -51,13 +38,17 @@ def checked(frame: pd.DataFrame, where: str = "subscriptions") -> pd.DataFrame:
     missing = [c for c in COLUMNS if c not in frame]
     if missing:
         raise ValueError(f"{where}: missing column(s) {', '.join(missing)}; the subscriptions "
-                         f"table needs {', '.join(COLUMNS)} (cancellation_reason optional)")
+                         f"table needs {', '.join(COLUMNS)} (plan, recurring_charge and "
+                         "cancellation_reason are optional)")
     out = frame.copy()
     out["customer_id"] = out["customer_id"].astype(str)
     out["start"] = pd.to_datetime(out["start"])
     out["end"] = pd.to_datetime(out["end"])
-    out["plan"] = out["plan"].astype(str)
-    out["recurring_charge"] = pd.to_numeric(out["recurring_charge"], errors="coerce")
+    # plan and charge are optional in the contract: one plan for all, charge unknown
+    out["plan"] = (out["plan"].astype("string").fillna("not recorded").astype(str)
+                   if "plan" in out else "all subscribers")
+    out["recurring_charge"] = (pd.to_numeric(out["recurring_charge"], errors="coerce")
+                               if "recurring_charge" in out else float("nan"))
     bad = out["end"].notna() & (out["end"] < out["start"])
     if bad.any():
         rows = ", ".join(str(i) for i in out.index[bad][:5])
