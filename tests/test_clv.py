@@ -250,3 +250,84 @@ def test_value_report_recovers_the_demo_companys_retention(small_demo_config):
     assert report.holdout_total.low < 1.1 and report.holdout_total.high > 0.9
     assert report.customers["customer_id"].is_unique
     json.dumps(to_jsonable(report.headlines()))
+
+
+# -- retention forecast, identifiability, dependent spend ---------------------------------------
+
+
+@pytest.mark.slow
+def test_retention_forecast_interval_covers_the_realised_churn():
+    """Simulated Pareto/NBD companies with known futures: the 95% prediction interval of the
+    share of today's active customers lost within a year covers what actually happens in
+    about 95% of them."""
+    year = 365.25 / 7
+    hits, runs = 0, 40
+    for seed in range(runs):
+        T = np.random.default_rng(500 + seed).uniform(10, 52, 1500)
+        summary, death = simulate_paretonbd(PARETO_TRUTH, T, year, seed=600 + seed)
+        alive = death > T
+        realised = float(np.mean(death[alive] <= T[alive] + year))
+        model = btyd.fit_paretonbd(summary)
+        forecast = btyd.retention_forecast(model, summary, 12)
+        hits += forecast.churn.covers(realised)
+    assert hits / runs >= 0.85
+
+
+def test_a_fit_at_a_parameter_bound_is_flagged_and_shown_without_intervals():
+    T = np.linspace(20, 52, 400)  # everyone buys every week up to the end: no dropout seen
+    summary = pd.DataFrame({"frequency": np.floor(T), "recency": np.floor(T), "T": T,
+                            "monetary_value": 10.0})
+    model = btyd.fit_bgnbd(summary)
+    assert not model.identifiable and "edge of the parameter space" in model.problem
+    assert model.estimate("a").low is None
+    assert model.summary()["low"].isna().all()
+    forecast = btyd.retention_forecast(model, summary)
+    assert forecast.churn.low is None and forecast.problem == model.problem
+    assert btyd.choose_model({"BG/NBD": model}) is model
+
+
+def test_parameter_intervals_are_on_the_log_scale(bg_sim):
+    summary, _death = bg_sim
+    model = btyd.fit_bgnbd(summary)
+    for name in model.params.index:
+        low, high = model.interval(name)
+        value = model.params[name]
+        assert low > 0 and np.log(value) - np.log(low) == pytest.approx(
+            np.log(high) - np.log(value))
+
+
+def test_spend_leans_on_similar_customers_where_it_depends_on_frequency():
+    from analysis.data.sources import load_cdnow
+    from analysis.engine.rfm import rfm_summary
+
+    summary = rfm_summary(load_cdnow("sample").transactions, "1997-10-01")
+    check = btyd.spend_independence(summary)
+    assert btyd.spend_depends_on_frequency(check)   # Spearman 0.21 on CDNOW itself
+    gg = btyd.fit_gamma_gamma(summary)
+    bands = btyd.spend_by_frequency(summary)
+    dependent = btyd.expected_spend(gg, summary, dependent=True)
+    first_time = summary["frequency"].to_numpy() == 0
+    assert dependent[first_time] == pytest.approx(bands["1"])
+    independent = btyd.expected_spend(gg, summary)
+    assert not np.allclose(dependent, independent)
+    # mean CLV with both models' parameter uncertainty, on the log scale
+    value = btyd.mean_clv(btyd.fit_bgnbd(summary), gg, summary, dependent=True)
+    assert 0 < value.low < value.value < value.high
+
+
+def test_tiny_company_gets_a_report_without_nan_or_overflow(tmp_path):
+    from analysis.data import demo
+    from conftest import write_demo_config
+
+    demo.write(tmp_path / "data", n_customers=12)
+    # the config schema wants a [demo] size of 50+; the 12-customer files are already there
+    ctx = open_period(write_demo_config(tmp_path, tmp_path / "data", 50))
+    assert ctx.data.transactions["customer_id"].nunique() <= 12
+    try:
+        report = btyd.value_report(ctx)
+    except ValueError as error:   # a stated reason is an acceptable answer
+        assert str(error)
+        return
+    texts = [btyd.forecast_text(report), *btyd.overview(report).iloc[0].astype(str),
+             *btyd.comparison_table(report).astype(str).to_numpy().ravel()]
+    assert not [t for t in texts if "nan" in t.lower() or "inf" in t.lower()]

@@ -21,6 +21,7 @@ DESCRIPTION = """Customer-value lab: test the folk laws of customer management o
   analysis init       look at your export files and draft a commented config
   analysis validate   check a company's data against the contract and print the ledger
   analysis report     run the notebooks for a period and render the HTML/PDF report pack
+  analysis selfcheck  check that the installed models reproduce published results
 """
 MIN_DEMO_CUSTOMERS = 50
 
@@ -36,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_init(sub)
     _add_validate(sub)
     _add_report(sub)
+    _add_selfcheck(sub)
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args) or 0)
@@ -214,6 +216,30 @@ def _add_report(sub) -> None:
         p.set_defaults(handler=lambda args: _unavailable(message))
         return
     register_cli(sub)
+
+
+def _add_selfcheck(sub) -> None:
+    p = sub.add_parser(
+        "selfcheck",
+        help="refit the models to published data sets and compare with the published values",
+        description="Refit BG/NBD, Pareto/NBD and Gamma-Gamma to the CDNOW sample and the sBG "
+        "to the two retention series of Fader and Hardie (2007); print the published value, "
+        "the reproduced value and their relative difference. Exit 1 if any differs by more "
+        "than 0.5%.",
+    )
+    p.add_argument("--json", action="store_true", help="print a JSON list of "
+                   "{model, parameter, published, reproduced}")
+    p.set_defaults(handler=_run_selfcheck)
+
+
+def _run_selfcheck(args) -> int:
+    import json
+
+    from analysis.analyses.selfcheck import selfcheck
+
+    result = selfcheck()
+    print(json.dumps(result.records(), indent=2) if args.json else result.text())
+    return 0 if result.passed else 1
 
 
 def _unavailable(error: str) -> int:

@@ -363,3 +363,194 @@ def read_truth(folder: str | Path) -> tuple[dict[str, Any] | None, pd.DataFrame 
     latent = folder / "latent.parquet"
     return (json.loads((folder / "truth.json").read_text()),
             pd.read_parquet(latent) if latent.exists() else None)
+
+
+# -- the demo company's truth about churn (for tests of the churn and value sections) ----------
+
+
+def true_churn(latent: pd.DataFrame, end, months: int = 12) -> dict[str, float]:
+    """From the latent dropout times: of the customers alive at ``end`` (first purchase
+    before it, dropout after it), the share who drop out within ``months`` (forward), and of
+    those alive ``months`` before ``end``, the share who dropped out by ``end`` (backward)."""
+    end = pd.Timestamp(end)
+    ahead = end + pd.DateOffset(months=months)
+    before = end - pd.DateOffset(months=months)
+    alive_now = (latent["first_purchase"] < end) & (latent["dropout_date"] > end)
+    alive_then = (latent["first_purchase"] < before) & (latent["dropout_date"] > before)
+    return {
+        "forward": float((latent.loc[alive_now, "dropout_date"] <= ahead).mean()),
+        "alive_now": int(alive_now.sum()),
+        "backward": float((latent.loc[alive_then, "dropout_date"] <= end).mean()),
+        "alive_then": int(alive_then.sum()),
+    }
+
+
+def latent_dropouts(latent: pd.DataFrame, customer_ids, end) -> pd.DataFrame:
+    """The true dropout time of each of ``customer_ids`` (NaT when after ``end``), with
+    ``dropped`` (by ``end``): what an estimator of dropout should recover."""
+    rows = latent.set_index("customer_id").loc[list(customer_ids)]
+    end = pd.Timestamp(end)
+    dropped = rows["dropout_date"] <= end
+    return pd.DataFrame({"customer_id": rows.index.to_numpy(),
+                         "dropout": rows["dropout_date"].where(dropped).to_numpy(),
+                         "dropped": dropped.to_numpy()})
+
+
+# -- a subscription company and a snapshot export ----------------------------------------------
+
+SUBSCRIPTION_PLANS = {  # plan -> (share of sign-ups, sBG alpha, sBG beta, monthly charge)
+    "Month-to-month": (0.5, 0.6, 4.0, 30.0),
+    "One year": (0.3, 0.8, 12.0, 27.0),
+    "Two year": (0.2, 1.0, 30.0, 24.0),
+}
+CANCELLATION_REASONS = {  # reason -> (probability, lack of care?)
+    "Support did not solve my problem": (0.25, True),
+    "Poor attention from account staff": (0.15, True),
+    "Price too high": (0.30, False),
+    "Competitor made a better offer": (0.15, False),
+    "Moved or no longer needed": (0.15, False),
+}
+
+
+def _plan_durations(rng, plans: np.ndarray) -> np.ndarray:
+    """Months until cancellation: each customer cancels each month with their own
+    probability theta ~ Beta(alpha, beta) of their plan (the sBG story)."""
+    spec = {p: SUBSCRIPTION_PLANS[p] for p in SUBSCRIPTION_PLANS}
+    alpha = np.array([spec[p][1] for p in plans])
+    beta = np.array([spec[p][2] for p in plans])
+    theta = rng.beta(alpha, beta)
+    return rng.geometric(np.clip(theta, 1e-9, 1.0)).astype(float)
+
+
+def generate_subscriptions(n_customers: int = 3000, seed: int = 20261201,
+                           start: str = DEMO_START, end: str = DEMO_END
+                           ) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """A subscription company: plans with known sBG churn, monthly billing lines as
+    transactions, and cancellation reasons with a known share of "lack of care".
+
+    Returns the tables (subscriptions, transactions, customers) and the truth.
+    """
+    rng = np.random.default_rng(seed)
+    t0, t1 = pd.Timestamp(start), pd.Timestamp(end)
+    span = (t1 - t0).days / DAYS_PER_MONTH
+    names = list(SUBSCRIPTION_PLANS)
+    plans = rng.choice(names, n_customers, p=[SUBSCRIPTION_PLANS[p][0] for p in names])
+    started = rng.uniform(0, span, n_customers)
+    months = _plan_durations(rng, plans)
+    # cancelled during month k: k - 1 whole months plus part of the k-th
+    ended = started + months - 1 + rng.uniform(0.05, 0.95, n_customers)
+    charge = np.round(np.array([SUBSCRIPTION_PLANS[p][3] for p in plans])
+                      * np.exp(rng.normal(0, 0.1, n_customers)), 2)
+    reasons = list(CANCELLATION_REASONS)
+    reason = rng.choice(reasons, n_customers, p=[CANCELLATION_REASONS[r][0] for r in reasons])
+    ids = pd.Series(np.arange(1, n_customers + 1)).map("S{:06d}".format).to_numpy()
+    cancelled = ended < span
+    subscriptions = pd.DataFrame({
+        "customer_id": ids, "start": _to_time(started, t0).to_numpy(),
+        "end": _to_time(np.where(cancelled, ended, np.nan), t0).to_numpy(),
+        "plan": plans, "recurring_charge": charge,
+        "cancellation_reason": np.where(cancelled, reason, None),
+    })
+    bills = billing_lines(subscriptions, t1)
+    customers = pd.DataFrame({"customer_id": ids,
+                              "signup_date": subscriptions["start"].dt.normalize(),
+                              "channel": rng.choice(list(CHANNELS), n_customers,
+                                                    p=list(CHANNELS.values()))})
+    truth = {
+        "seed": seed, "n_customers": n_customers, "start": start, "end": end,
+        "plans": {p: {"share": s, "sbg_alpha": a, "sbg_beta": b, "monthly_charge": c}
+                  for p, (s, a, b, c) in SUBSCRIPTION_PLANS.items()},
+        "care_share_of_reasons": sum(p for p, care in CANCELLATION_REASONS.values() if care),
+    }
+    return {"subscriptions": subscriptions, "transactions": bills, "customers": customers}, truth
+
+
+def billing_lines(subscriptions: pd.DataFrame, end) -> pd.DataFrame:
+    """One transaction per subscription and month billed (at the start of each month of the
+    subscription, before its end and before ``end``), worth the recurring charge."""
+    end = pd.Timestamp(end)
+    start = pd.to_datetime(subscriptions["start"])
+    stop = pd.to_datetime(subscriptions["end"]).fillna(end).clip(upper=end)
+    months = np.maximum(np.ceil((stop - start).dt.total_seconds() / 86400 / DAYS_PER_MONTH), 1)
+    who = np.repeat(np.arange(len(subscriptions)), months.astype(int).to_numpy())
+    k = np.concatenate([np.arange(m) for m in months.astype(int)]) if len(who) else np.array([])
+    when = start.to_numpy()[who] + pd.to_timedelta(k * DAYS_PER_MONTH, unit="D").to_numpy()
+    lines = pd.DataFrame({"customer_id": subscriptions["customer_id"].to_numpy()[who],
+                          "timestamp": when,
+                          "revenue": subscriptions["recurring_charge"].to_numpy()[who]})
+    lines = lines[lines["timestamp"] < end].sort_values("timestamp", kind="stable")
+    lines.insert(0, "transaction_id", [f"B{i:09d}" for i in range(1, len(lines) + 1)])
+    return lines.reset_index(drop=True).astype({"timestamp": "datetime64[s]"})
+
+
+def telecom_snapshot(n_customers: int = 2000, seed: int = 20261202,
+                     as_of: str = "2026-10-31") -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A snapshot export shaped like a telecom's public churn sample: one row per customer
+    active at the start of the last month, with ``customerID``, ``tenure`` (months),
+    ``Contract``, ``MonthlyCharges``, ``TotalCharges``, ``Churn`` (Yes = left during the last
+    month) and ``Churn Reason`` (for those who left)."""
+    rng = np.random.default_rng(seed)
+    contracts = {"Month-to-month": "Month-to-month", "One year": "One year",
+                 "Two year": "Two year"}
+    rows = []
+    made = 0
+    while made < n_customers:
+        batch = 4 * n_customers
+        plans = rng.choice(list(contracts), batch, p=[0.55, 0.21, 0.24])
+        age = rng.uniform(0, 72, batch)            # months since sign-up at the snapshot
+        months = _plan_durations(rng, plans)
+        # in their month m = floor(age) + 1 at the snapshot: listed if they survived the
+        # m - 1 months before it; Churn = Yes if they cancel in month m; tenure counts the
+        # months of service including month m (the telecom samples' convention)
+        month = np.floor(age) + 1
+        listed = months > month - 1
+        keep = np.flatnonzero(listed)[: n_customers - made]
+        churn = months[keep] == month[keep]
+        rows.append(pd.DataFrame({"tenure": month[keep].astype(int),
+                                  "Contract": plans[keep], "Churn": np.where(churn, "Yes", "No")}))
+        made += len(keep)
+    snap = pd.concat(rows, ignore_index=True)
+    charge = np.array([SUBSCRIPTION_PLANS[p][3] for p in snap["Contract"]]) * 2.2
+    snap["MonthlyCharges"] = np.round(charge * np.exp(rng.normal(0, 0.25, len(snap))), 2)
+    snap["TotalCharges"] = np.round(snap["MonthlyCharges"] * snap["tenure"].clip(lower=1), 2)
+    reasons = list(CANCELLATION_REASONS)
+    picked = rng.choice(reasons, len(snap), p=[CANCELLATION_REASONS[r][0] for r in reasons])
+    snap["Churn Reason"] = np.where(snap["Churn"] == "Yes", picked, None)
+    snap.insert(0, "customerID", [f"{i:04d}-TELCO" for i in range(1, len(snap) + 1)])
+    truth = {"seed": seed, "as_of": as_of,
+             "plans": {p: {"sbg_alpha": SUBSCRIPTION_PLANS[p][1],
+                           "sbg_beta": SUBSCRIPTION_PLANS[p][2]} for p in contracts},
+             "care_share_of_reasons": sum(p for p, care in CANCELLATION_REASONS.values()
+                                          if care)}
+    return snap, truth
+
+
+def write_subscription_company(folder: str | Path, n_customers: int = 3000,
+                               seed: int = 20261201) -> Path:
+    """The subscription company as Parquet files plus truth.json."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tables, truth = generate_subscriptions(n_customers, seed)
+    for name, frame in tables.items():
+        frame.to_parquet(folder / f"{name}.parquet", index=False)
+    (folder / "truth.json").write_text(json.dumps(truth, indent=2, sort_keys=True))
+    return folder
+
+
+def write_telecom_snapshot(folder: str | Path, n_customers: int = 2000,
+                           seed: int = 20261202, as_of: str = "2026-10-31") -> Path:
+    """The snapshot as CSV, plus billing lines derived from it as CSV (tenure months of the
+    monthly charge: the engine cannot yet open a company without transactions) and
+    truth.json."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    snap, truth = telecom_snapshot(n_customers, seed, as_of)
+    snap.to_csv(folder / "telco_snapshot.csv", index=False)
+    end = pd.Timestamp(as_of) + pd.Timedelta(days=1)
+    start = end - pd.to_timedelta(snap["tenure"] * DAYS_PER_MONTH, unit="D")
+    subs = pd.DataFrame({"customer_id": snap["customerID"], "start": start.dt.floor("D"),
+                         "end": pd.Series(end, index=snap.index).where(snap["Churn"] == "Yes"),
+                         "recurring_charge": snap["MonthlyCharges"]})
+    billing_lines(subs, end).to_csv(folder / "transactions.csv", index=False)
+    (folder / "truth.json").write_text(json.dumps(truth, indent=2, sort_keys=True))
+    return folder

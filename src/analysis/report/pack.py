@@ -73,7 +73,7 @@ SUMMARY_NUMBER = 90
 PANEL = "panel"
 PANEL_TITLE = "the customer x month panel"
 INTERNAL_FILES = ("exports/churn_risk.parquet", "exports/customer_value.parquet",
-                  failing.FAILURES_FILE)
+                  "exports/purchase_models.parquet", failing.FAILURES_FILE)
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 REPORTS_DIR = PROJECT_ROOT / "reports"
 #: exit codes of ``analysis report``

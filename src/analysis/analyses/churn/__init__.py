@@ -18,16 +18,30 @@ from analysis.analyses.churn.classifier import (
     orders_ahead,
     plot_calibration,
 )
+from analysis.analyses.churn.dropout import (
+    DEFINITION,
+    dropout_inputs,
+    fit_cox_model_dropout,
+    imputed_frame,
+    sample_dropouts,
+)
+from analysis.analyses.churn.inactivity import (
+    InactivityWindow,
+    inactivity_churn,
+    inactivity_window,
+)
 from analysis.analyses.churn.rates import (
     annualise,
     churn_rate,
     claim_c11,
+    claim_c11_model,
 )
 from analysis.analyses.churn.report import (
     ChurnReport,
     bands,
     churn_report,
     hazard_table,
+    purchase_models,
 )
 from analysis.analyses.churn.survival import (
     COX_TERMS,

@@ -83,7 +83,8 @@ def orders_ahead(panel: pd.DataFrame, rows: pd.DataFrame, horizon: int) -> np.nd
 
 @dataclasses.dataclass(frozen=True)
 class ChurnClassifier:
-    """Logit fitted on earlier months, validated on the last month (out of time)."""
+    """Logit fitted on earlier months, validated on the last month (out of time); standard
+    errors clustered by customer (a customer contributes many customer-months)."""
 
     odds_ratios: pd.DataFrame
     auc: Estimate
@@ -140,7 +141,14 @@ def fit_classifier(frame: pd.DataFrame, train_months: int = 12,
     test = frame[frame["month"] == test_month]
     columns = [c for c in CLASSIFIER_FEATURES if c in frame]
     x = sm.add_constant(train[columns], has_constant="add")
-    result = sm.Logit(train["target"], x).fit(disp=0, maxiter=200)
+    # a customer appears in many training months: errors clustered by customer
+    groups = pd.factorize(train["customer_id"])[0] if "customer_id" in train else None
+    if train["target"].nunique() < 2:
+        raise ValueError("fit_classifier: every training month has the same outcome (all or "
+                         "none lapsed); no lapse model can be fitted")
+    result = sm.Logit(train["target"], x).fit(
+        disp=0, maxiter=200, **({} if groups is None else
+                                {"cov_type": "cluster", "cov_kwds": {"groups": groups}}))
     ci = result.conf_int()
     odds = pd.DataFrame({"feature": columns, "odds_ratio": np.exp(result.params[columns]),
                          "low": np.exp(ci.loc[columns, 0]), "high": np.exp(ci.loc[columns, 1]),
@@ -156,7 +164,8 @@ def fit_classifier(frame: pd.DataFrame, train_months: int = 12,
     low, high = proportion_confint(calibration["lapsed"], calibration["customers"],
                                    method="wilson")
     calibration["low"], calibration["high"] = low, high
-    calibration["lift"] = calibration["observed"] / base
+    with np.errstate(divide="ignore", invalid="ignore"):
+        calibration["lift"] = calibration["observed"] / base if base > 0 else np.nan
     return ChurnClassifier(odds, auc_with_ci(y, p.to_numpy()), calibration,
                            calibration[["decile", "observed", "lift"]],
                            (str(train_span[0]), str(train_span[-1])),
@@ -167,16 +176,22 @@ def plot_calibration(model: ChurnClassifier, ax=None):
     if ax is None:
         _, ax = plots.new_figure()
     cal = model.calibration
+    # clipped: a Wilson bound of 0.9999999999999998 for 37 of 37 must not give a negative bar
     ax.errorbar(cal["predicted"], cal["observed"],
-                yerr=[cal["observed"] - cal["low"], cal["high"] - cal["observed"]],
+                yerr=[(cal["observed"] - cal["low"]).clip(lower=0),
+                      (cal["high"] - cal["observed"]).clip(lower=0)],
                 marker="o", capsize=3, label="deciles of predicted risk (95% interval)")
     top = max(cal["predicted"].max(), cal["observed"].max()) * 1.05
     ax.plot([0, top], [0, top], linestyle=":", color=plots.NEUTRAL, label="perfect calibration")
     top_lift = cal["lift"].iloc[-1]
-    plots.finding(ax, f"The riskiest tenth of customers lapse {top_lift:.1f}x as often as "
-                      "average",
+    auc = ("AUC undefined (one outcome only)" if model.auc.value is None
+           else f"AUC {model.auc.value:.2f}")
+    headline = (f"The riskiest tenth of customers lapse {top_lift:.1f}x as often as average"
+                if np.isfinite(top_lift) else
+                "Nobody lapsed in the test month: the ranking cannot be checked")
+    plots.finding(ax, headline,
                   f"trained on {model.train_months[0]}..{model.train_months[1]}, tested on "
-                  f"{model.test_month}; AUC {model.auc.value:.2f}")
+                  f"{model.test_month}; {auc}")
     plots.percent_axis(ax, "x", 1)
     plots.percent_axis(ax, "y", 1)
     ax.set_xlabel(f"predicted chance of no purchase in the next {model.horizon} months")
@@ -208,7 +223,7 @@ def lift_table(model: ChurnClassifier) -> pd.DataFrame:
         "observed lapse": cal["observed"].map("{:.1%}".format),
         "95% interval": [f"{lo:.1%} to {hi:.1%}" for lo, hi in zip(cal["low"], cal["high"],
                                                                    strict=True)],
-        "lift": cal["lift"].map("{:.2f}".format),
+        "lift": cal["lift"].map(lambda v: f"{v:.2f}" if np.isfinite(v) else "n/a"),
     })
 
 

@@ -56,3 +56,24 @@ def claim_c11(annual: Estimate, churn_days: int,
         c11, annual,
         f"{annual.value:.0%} of customers active a year ago have since stopped buying for "
         f"{churn_days}+ days (claim: 5-30%).", details={"churn_days": churn_days})
+
+
+def claim_c11_model(churn: Estimate, model: str, cross_check: Estimate | None = None,
+                    rules: Mapping[str, ClaimRule] | None = None) -> ClaimResult:
+    """C11 for a shop: the purchase model's share of today's active customers lost within a
+    year (the value section's retention forecast: the same numbers)."""
+    c11 = rule("C11", rules)
+    if churn.value is None:
+        return ClaimResult.not_testable(
+            "C11", "the purchase model cannot say who is still a customer: "
+            + (churn.method or "no fit"), reading=c11.reading, quantity=c11.quantity)
+    interval = ("" if churn.low is None or churn.high is None else
+                f" (95% interval {churn.low:.0%} to {churn.high:.0%})")
+    details = {"model": model, "source": "purchase model (value section)"}
+    if cross_check is not None and cross_check.value is not None:
+        details.update(inactivity_cross_check=cross_check.value,
+                       inactivity_low=cross_check.low, inactivity_high=cross_check.high)
+    return answer(
+        c11, churn,
+        f"The {model} model expects {churn.value:.0%} of today's active customers to stop "
+        f"buying within a year{interval} (claim: 5-30%).", details=details)

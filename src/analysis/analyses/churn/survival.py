@@ -245,12 +245,35 @@ class CoxResult:
     events: int
     loglik: float
     formula: str
+    definition: str = "inactivity rule"
+    imputations: int = 1
+    split_days: float | None = None   # first_year_* / later_* columns when PH fails
 
     def ratio(self, term: str) -> Estimate:
         row = self.table.set_index("term").loc[term]
         return Estimate(float(row["hazard_ratio"]), float(row["low"]), float(row["high"]),
-                        self.n, f"Cox PH hazard ratio ({self.formula}); Holm p = "
-                        f"{row['p_holm']:.2g}", unit="hazard ratio")
+                        self.n, f"Cox PH hazard ratio ({self.formula}; {self.definition}); "
+                        f"Holm p = {row['p_holm']:.2g}", unit="hazard ratio")
+
+    def ph_holds(self, term: str) -> bool:
+        p = float(self.table.set_index("term").loc[term, "ph_p"])
+        return not (np.isfinite(p) and p < 0.05)
+
+    def claim_ratio(self, term: str) -> Estimate:
+        """The hazard ratio a claim reads: the whole-follow-up ratio where proportional
+        hazards hold; where they fail, the ratio in the first ``split_days`` after the
+        landmark (from the model with a time-varying effect), which the method says."""
+        row = self.table.set_index("term").loc[term]
+        if self.ph_holds(term) or "first_year_hazard_ratio" not in self.table:
+            return self.ratio(term)
+        days = int(self.split_days or 365)
+        return Estimate(float(row["first_year_hazard_ratio"]), float(row["first_year_low"]),
+                        float(row["first_year_high"]), self.n,
+                        f"Cox hazard ratio in the first {days} days after the landmark (the "
+                        f"proportional-hazards check failed, p = {row['ph_p']:.2g}: the ratio "
+                        f"changes over time; after {days} days it is "
+                        f"{row['later_hazard_ratio']:.2f}); {self.definition}",
+                        unit="hazard ratio")
 
     def summary(self) -> pd.DataFrame:
         return self.table
@@ -326,7 +349,8 @@ def _checks(cox: CoxResult, term: str) -> dict:
     """Holm p and the proportional-hazards check of one term, for the claim's details."""
     row = cox.table.set_index("term").loc[term]
     return {"p_holm": float(row["p_holm"]), "ph_check_p": float(row["ph_p"]),
-            "ph_holds": bool(row["ph_p"] >= 0.05), "events": cox.events}
+            "ph_holds": cox.ph_holds(term), "events": cox.events,
+            "dropout_definition": cox.definition, "imputations": cox.imputations}
 
 
 def _hazard_claim(cox: CoxResult | None, claim_rule: ClaimRule, term: str, missing: str,
@@ -336,7 +360,7 @@ def _hazard_claim(cox: CoxResult | None, claim_rule: ClaimRule, term: str, missi
         return ClaimResult.not_testable(claim_rule.claim_id, reason or missing,
                                         reading=claim_rule.reading,
                                         quantity=claim_rule.quantity)
-    e = cox.ratio(term)
+    e = cox.claim_ratio(term)
     return answer(claim_rule, e, summary.format(hr=e.value), details=_checks(cox, term))
 
 
@@ -365,10 +389,10 @@ def claim_c5(cox: CoxResult | None, reason: str | None = None,
         return ClaimResult.not_testable("C5", reason or "no survival model could be fitted",
                                         reading=c5.reading, quantity=c5.quantity)
     terms = set(cox.table["term"])
-    parts = {"frequency": cox.ratio("early_orders")}
+    parts = {"frequency": cox.claim_ratio("early_orders")}
     details = {"frequency_" + k: v for k, v in _checks(cox, "early_orders").items()}
     if "early_categories" in terms:
-        parts["breadth"] = cox.ratio("early_categories")
+        parts["breadth"] = cox.claim_ratio("early_categories")
         details |= {"breadth_" + k: v for k, v in _checks(cox, "early_categories").items()}
         text = (f"Each extra product category bought early goes with a churn rate "
                 f"{parts['breadth'].value:.2f} times as high; each extra early order "

@@ -41,9 +41,22 @@ def compress(summary: pd.DataFrame, columns: Sequence[str]) -> tuple[pd.DataFram
 # -- fitting --------------------------------------------------------------------------------
 
 
+#: a fitted parameter outside [BOUND_LOW, BOUND_HIGH] sits at the edge of what the data can
+#: tell apart (e.g. a BG/NBD dropout parameter a = 1.4e-6 with b = 33,858: "nobody drops out")
+BOUND_LOW, BOUND_HIGH = 1e-4, 1e6
+#: a standard error of a log parameter above this means the data barely constrain it
+MAX_LOG_SE = 5.0
+
+
 @dataclasses.dataclass(frozen=True)
 class FittedModel:
-    """Parameters with standard errors and 95% intervals, log-likelihood and fit data."""
+    """Parameters with standard errors and 95% intervals, log-likelihood and fit data.
+
+    The parameters are estimated on the log scale (they are positive), so their intervals are
+    too: ``exp(log(theta) +- 1.96 se / theta)``, never below zero. ``problem`` says in words
+    why the fit cannot be read (a parameter at a bound, a singular Hessian, an unconstrained
+    parameter); such a fit is shown without intervals (:attr:`identifiable` is False).
+    """
 
     name: str
     params: pd.Series
@@ -52,61 +65,131 @@ class FittedModel:
     n: int
     converged: bool
     cov: pd.DataFrame | None = None  # covariance of the parameter estimates (inverse Hessian)
+    problem: str | None = None
 
     @property
     def aic(self) -> float:
         return 2 * len(self.params) - 2 * self.loglik
 
-    def estimate(self, name: str) -> Estimate:
+    @property
+    def identifiable(self) -> bool:
+        return self.problem is None
+
+    @property
+    def log_cov(self) -> np.ndarray | None:
+        """Covariance of the log parameters (delta method), None without a usable Hessian."""
+        if self.cov is None or not self.identifiable:
+            return None
+        cov = self.cov.to_numpy()
+        if not np.isfinite(cov).all():
+            return None
+        inv = 1 / self.params.to_numpy()
+        return cov * np.outer(inv, inv)
+
+    def interval(self, name: str) -> tuple[float | None, float | None]:
+        """95% interval of one parameter on the log scale; (None, None) when not readable."""
         value, se = float(self.params[name]), float(self.std_errors[name])
-        return Estimate(value, value - 1.96 * se, value + 1.96 * se, self.n,
-                        f"{self.name} maximum likelihood, Wald interval", unit=name)
+        if not self.identifiable or not np.isfinite(se) or se <= 0:
+            return None, None
+        half = 1.96 * se / value
+        return value * math.exp(-half), value * math.exp(half)
+
+    def estimate(self, name: str) -> Estimate:
+        low, high = self.interval(name)
+        method = (f"{self.name} maximum likelihood, 95% interval on the log scale"
+                  if self.identifiable else f"{self.name} maximum likelihood; {self.problem}")
+        return Estimate(float(self.params[name]), low, high, self.n, method, unit=name)
 
     def summary(self) -> pd.DataFrame:
+        bounds = [self.interval(name) for name in self.params.index]
         return pd.DataFrame({"parameter": self.params.index, "estimate": self.params.to_numpy(),
                              "std_error": self.std_errors.to_numpy(),
-                             "low": (self.params - 1.96 * self.std_errors).to_numpy(),
-                             "high": (self.params + 1.96 * self.std_errors).to_numpy()})
+                             "low": [b[0] for b in bounds], "high": [b[1] for b in bounds]})
 
 
-def _fit(name: str, names: Sequence[str], loglik: Callable, grad: Callable | None,
-         start: np.ndarray, n: int, errors: bool = True) -> FittedModel:
+def fit_by_ml(name: str, names: Sequence[str], loglik: Callable, grad: Callable | None,
+              start: np.ndarray, n: int, errors: bool = True) -> FittedModel:
     """Maximise ``loglik(params)`` over log-parameters; SEs from the Hessian at the optimum.
 
     The objective is the mean log-likelihood per customer (well scaled for BFGS); with an
-    analytic gradient the Hessian is the finite-difference Jacobian of the gradient.
+    analytic gradient the Hessian is the finite-difference Jacobian of the gradient. The fit
+    is checked with :func:`fit_problem`.
     """
     scale = 1.0 / max(n, 1)
 
     def objective(theta):
-        value = -loglik(np.exp(theta)) * scale
+        with np.errstate(all="ignore"):
+            value = -loglik(np.exp(theta)) * scale
         return value if np.isfinite(value) else 1e300
 
     jac = None
     if grad is not None:
         def jac(theta):
             p = np.exp(theta)
-            return -grad(p) * p * scale
+            with np.errstate(all="ignore"):
+                out = -grad(p) * p * scale
+            return np.where(np.isfinite(out), out, 0.0)
 
     # a finite-difference gradient is only good to ~1e-7: ask BFGS for less without one
     gtol = 1e-8 if jac is not None else 1e-6
-    result = optimize.minimize(objective, np.log(start), jac=jac, method="BFGS",
-                               options={"gtol": gtol, "maxiter": 2000})
-    slope = jac(result.x) if jac is not None else approx_fprime(result.x, objective,
-                                                                  centered=True)
-    gradient_ok = np.max(np.abs(slope)) < 100 * gtol
+    with np.errstate(all="ignore"):
+        result = optimize.minimize(objective, np.log(start), jac=jac, method="BFGS",
+                                   options={"gtol": gtol, "maxiter": 2000})
+        slope = jac(result.x) if jac is not None else approx_fprime(result.x, objective,
+                                                                      centered=True)
+    gradient_ok = bool(np.max(np.abs(slope)) < 100 * gtol)
     if not (result.success or gradient_ok):  # polish from where BFGS stopped
         result = optimize.minimize(objective, result.x, method="Nelder-Mead",
                                    options={"xatol": 1e-8, "fatol": 1e-12, "maxiter": 20000})
-    params = np.exp(result.x)
-    cov = _covariance(params, loglik, grad) if errors else None
+    # keep the exponent finite: a parameter running off to 0 or infinity is reported below
+    params = np.exp(np.clip(result.x, -700, 700))
+    cov = None
+    if errors:
+        with np.errstate(all="ignore"):
+            cov = _covariance(params, loglik, grad)
     if cov is None:   # no errors asked for (a calibration fit) or a singular Hessian
-        cov = np.full((len(params), len(params)), np.nan)
-    se = np.sqrt(np.clip(np.diag(cov), 0, None))
+        cov_frame = np.full((len(params), len(params)), np.nan)
+    else:
+        cov_frame = cov
+    se = np.sqrt(np.clip(np.diag(cov_frame), 0, None))
     labels = list(names)
+    problem = fit_problem(labels, params, cov, errors)
+    with np.errstate(all="ignore"):
+        ll = float(loglik(params))
     return FittedModel(name, pd.Series(params, index=labels), pd.Series(se, index=labels),
-                       float(loglik(params)), n, bool(result.success or gradient_ok),
-                       pd.DataFrame(cov, index=labels, columns=labels))
+                       ll, n, bool(result.success or gradient_ok),
+                       pd.DataFrame(cov_frame, index=labels, columns=labels), problem)
+
+
+def fit_problem(names: Sequence[str], params: np.ndarray, cov: np.ndarray | None,
+                errors: bool = True) -> str | None:
+    """Why a fit cannot be read, in words; None when it can.
+
+    A parameter at a bound (below ``BOUND_LOW`` or above ``BOUND_HIGH``), a Hessian that is
+    singular or not negative definite, or a log-parameter standard error of 0 or above
+    ``MAX_LOG_SE``. Without ``errors`` only the bounds are checked.
+    """
+    at_bound = [f"{n} = {p:.3g}" for n, p in zip(names, params, strict=True)
+                if not (BOUND_LOW <= p <= BOUND_HIGH)]
+    if at_bound:
+        return ("not identifiable: the fit ran to the edge of the parameter space ("
+                + ", ".join(at_bound) + "), so the data cannot pin the model down")
+    if not errors:
+        return None
+    if cov is None or not np.isfinite(cov).all():
+        return "not identifiable: the likelihood is flat in some direction (singular Hessian)"
+    try:
+        eigen = np.linalg.eigvalsh((cov + cov.T) / 2)
+    except np.linalg.LinAlgError:
+        eigen = np.array([-1.0])
+    if (eigen <= 0).any():
+        return "not identifiable: the fit is not at a maximum of the likelihood"
+    log_se = np.sqrt(np.diag(cov)) / params
+    loose = [n for n, v in zip(names, log_se, strict=True) if not (0 < v <= MAX_LOG_SE)]
+    if loose:
+        return ("not identifiable: the data hardly constrain " + ", ".join(loose)
+                + " (standard error of zero or far larger than the estimate)")
+    return None
 
 
 def _covariance(params: np.ndarray, loglik: Callable, grad: Callable | None) -> np.ndarray | None:
@@ -195,7 +278,7 @@ def fit_bgnbd(summary: pd.DataFrame, start=(0.5, 5.0, 0.8, 2.5),
     rows, weights = compress(summary, ["frequency", "recency", "T"])
     x, t_x, T = _columns(rows)
     groups = np.unique(x, return_inverse=True)
-    return _fit("BG/NBD", ("r", "alpha", "a", "b"),
+    return fit_by_ml("BG/NBD", ("r", "alpha", "a", "b"),
                 lambda p: float(weights @ bgnbd_loglik_terms(p, x, t_x, T, groups)),
                 lambda p: bgnbd_gradient(p, x, t_x, T, weights, groups), np.array(start),
                 len(summary), errors)
@@ -288,7 +371,7 @@ def fit_paretonbd(summary: pd.DataFrame, start=(0.5, 10.0, 0.5, 10.0),
     rows, weights = compress(summary, ["frequency", "recency", "T"])
     x, t_x, T = _columns(rows)
     groups = (_pair_groups(x, t_x), _pair_groups(x, T))
-    return _fit("Pareto/NBD", ("r", "alpha", "s", "beta"),
+    return fit_by_ml("Pareto/NBD", ("r", "alpha", "s", "beta"),
                 lambda p: float(weights @ paretonbd_loglik_terms(p, x, t_x, T, groups)), None,
                 np.array(start), len(summary), errors)
 
@@ -347,7 +430,7 @@ def repeat_buyers(summary: pd.DataFrame) -> pd.DataFrame:
 def fit_gamma_gamma(summary: pd.DataFrame, start=(2.0, 2.0, 10.0)) -> FittedModel:
     rows, weights = compress(repeat_buyers(summary), ["frequency", "monetary_value"])
     x, m = rows["frequency"].to_numpy(float), rows["monetary_value"].to_numpy(float)
-    return _fit("Gamma-Gamma", ("p", "q", "gamma"),
+    return fit_by_ml("Gamma-Gamma", ("p", "q", "gamma"),
                 lambda p: float(weights @ gg_loglik_terms(p, x, m)),
                 lambda p: gg_gradient(p, x, m, weights), np.array(start), int(weights.sum()))
 
@@ -367,3 +450,35 @@ def spend_independence(summary: pd.DataFrame) -> Estimate:
     z = math.atanh(r)
     return Estimate(float(r), math.tanh(z - 1.96 * se), math.tanh(z + 1.96 * se), n,
                     "Spearman r of frequency and mean spend (Bonett-Wright interval)")
+
+
+# -- passing a fit between notebooks ----------------------------------------------------------
+
+
+def model_to_frame(model: FittedModel) -> pd.DataFrame:
+    """One row per parameter with its covariance row and the fit's facts (for a hand-off)."""
+    cov = (model.cov if model.cov is not None else
+           pd.DataFrame(np.nan, index=model.params.index, columns=model.params.index))
+    frame = pd.DataFrame({"model": model.name, "parameter": model.params.index,
+                          "estimate": model.params.to_numpy(),
+                          "std_error": model.std_errors.to_numpy(),
+                          "loglik": model.loglik, "n": model.n, "converged": model.converged,
+                          "problem": model.problem or ""})
+    for i, name in enumerate(model.params.index):
+        frame[f"cov_{i}"] = cov[name].to_numpy()
+    return frame
+
+
+def models_from_frame(frame: pd.DataFrame) -> dict[str, FittedModel]:
+    """The fits written by :func:`model_to_frame` (several may be stacked), by model name."""
+    out = {}
+    for name, rows in frame.groupby("model", sort=False):
+        labels = list(rows["parameter"])
+        cov = rows[[f"cov_{i}" for i in range(len(labels))]].to_numpy(float)
+        first = rows.iloc[0]
+        out[str(name)] = FittedModel(
+            str(name), pd.Series(rows["estimate"].to_numpy(float), index=labels),
+            pd.Series(rows["std_error"].to_numpy(float), index=labels), float(first["loglik"]),
+            int(first["n"]), bool(first["converged"]),
+            pd.DataFrame(cov, index=labels, columns=labels), first["problem"] or None)
+    return out

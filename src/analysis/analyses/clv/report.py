@@ -1,9 +1,11 @@
-"""The customer-lifetime-value section in one call, with the CDNOW reproduction.
+"""The customer-lifetime-value section in one call. (The check against published results,
+CDNOW and the sBG series, is ``analysis selfcheck``: company packs no longer carry it.)
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pandas as pd
@@ -13,51 +15,35 @@ from analysis.analyses.clv.btyd import (
     fit_bgnbd,
     fit_gamma_gamma,
     fit_paretonbd,
+    model_to_frame,
     spend_independence,
 )
 from analysis.analyses.clv.value import (
+    RetentionForecast,
     calibration_table,
     customer_value,
     expected_purchases,
+    expected_spend,
     holdout_ratio,
-    implied_annual_retention,
+    mean_clv,
+    retention_forecast,
+    spend_by_frequency,
 )
 from analysis.core import plots
 from analysis.core.results import Estimate
-from analysis.engine.rfm import purchase_days, rfm_from_days, rfm_summary
+from analysis.engine.rfm import purchase_days, rfm_from_days
 
 # -- the section in one call --------------------------------------------------------------------
-
-PUBLISHED_CDNOW = {  # Fader, Hardie and Lee (2005) and Fader and Hardie's Gamma-Gamma note
-    "BG/NBD": {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426, "loglik": -9582.4},
-    "Pareto/NBD": {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669, "loglik": -9595.0},
-    "Gamma-Gamma": {"p": 6.25, "q": 3.74, "gamma": 15.44},
-}
-
-
-def cdnow_reproduction() -> pd.DataFrame:
-    """Our fits on the CDNOW sample next to the published values."""
-    from analysis.data.sources import load_cdnow
-
-    summary = rfm_summary(load_cdnow("sample").transactions, "1997-10-01")
-    fits = {"BG/NBD": fit_bgnbd(summary), "Pareto/NBD": fit_paretonbd(summary),
-            "Gamma-Gamma": fit_gamma_gamma(summary)}
-    rows = []
-    for model, published in PUBLISHED_CDNOW.items():
-        fit = fits[model]
-        for name, value in published.items():
-            ours = fit.loglik if name == "loglik" else float(fit.params[name])
-            rows.append({"model": model, "parameter": name, "published": value,
-                         "this project": round(ours, 3 if name != "loglik" else 1)})
-    return pd.DataFrame(rows)
 
 
 @dataclasses.dataclass(frozen=True)
 class ValueReport:
     """The CLV section: fits, holdout check, model comparison, retention and customer values.
 
-    ``model`` names the purchase model used for the per-customer table and the headlines:
-    the one with the higher log-likelihood on the full data (both have four parameters).
+    ``model`` names the purchase model used for the per-customer table, the retention
+    forecast and the headlines: the identifiable one with the higher log-likelihood on the
+    full data (both have four parameters). ``forecast`` is the one retention figure of the
+    pack for a shop: the churn section's claim C11 reads the same numbers.
     """
 
     calibration_end: pd.Timestamp
@@ -65,20 +51,31 @@ class ValueReport:
     bgnbd: FittedModel
     paretonbd: FittedModel | None
     gamma_gamma: FittedModel | None
-    holdout: pd.DataFrame
+    holdout: pd.DataFrame | None
     holdout_total: Estimate
     comparison: pd.DataFrame
-    annual_retention: Estimate
+    forecast: RetentionForecast
     spend_check: Estimate | None
+    spend_dependent: bool
+    spend_bands: pd.Series | None
     customers: pd.DataFrame
     margin: float
     mean_clv: Estimate
-    reproduction: pd.DataFrame
     notes: tuple[str, ...]
+
+    @property
+    def annual_retention(self) -> Estimate:
+        return self.forecast.retained
+
+    @property
+    def chosen(self) -> FittedModel:
+        return self.paretonbd if self.model == "Pareto/NBD" else self.bgnbd
 
     def headlines(self) -> dict[str, Estimate]:
         return {"holdout_forecast_ratio": self.holdout_total, "mean_clv": self.mean_clv,
-                "implied_annual_retention": self.annual_retention}
+                "implied_annual_retention": self.forecast.retained,
+                "model_annual_churn": self.forecast.churn,
+                "expected_customers_lost_12m": self.forecast.lost}
 
 
 def _fit_purchase_models(summary: pd.DataFrame, compare_pareto: bool, notes: list[str],
@@ -87,100 +84,161 @@ def _fit_purchase_models(summary: pd.DataFrame, compare_pareto: bool, notes: lis
     if compare_pareto:
         bg = fits["BG/NBD"].params
         try:
-            fits["Pareto/NBD"] = fit_paretonbd(summary, (bg["r"], bg["alpha"], 1.0, 30.0),
-                                               errors)
+            start = (min(max(bg["r"], 0.01), 100), min(max(bg["alpha"], 0.01), 1e4), 1.0, 30.0)
+            fits["Pareto/NBD"] = fit_paretonbd(summary, start, errors)
         except (ValueError, FloatingPointError) as error:
             notes.append(f"Pareto/NBD not fitted: {error}")
     return {name: fit for name, fit in fits.items() if np.isfinite(fit.loglik)}
 
 
-def _mean_with_bootstrap(values: np.ndarray, replicates: int, seed: int) -> tuple[float, float]:
-    rng = np.random.default_rng(seed)
-    means = np.array([values[rng.integers(0, len(values), len(values))].mean()
-                      for _ in range(replicates)])
-    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+def choose_model(fits: dict[str, FittedModel]) -> FittedModel:
+    """The identifiable fit with the higher log-likelihood (any fit if none is identifiable)."""
+    usable = [fit for fit in fits.values() if fit.identifiable] or list(fits.values())
+    return max(usable, key=lambda fit: fit.loglik)
+
+
+def spend_depends_on_frequency(check: Estimate | None) -> bool:
+    """Gamma-Gamma's independence assumption is rejected: the interval of the Spearman
+    correlation of frequency and mean spend excludes zero."""
+    return (check is not None and check.low is not None and check.high is not None
+            and (check.low > 0 or check.high < 0))
 
 
 def value_report(ctx, holdout_weeks: int = 26, horizon_months: int = 12,
                  annual_discount: float = 0.1, seed: int = 0,
-                 compare_pareto: bool = True, bootstrap: int = 300) -> ValueReport:
+                 compare_pareto: bool = True, bootstrap: int = 0) -> ValueReport:
     """Fit on a calibration period, check on the holdout, refit on everything and score.
 
     The Pareto/NBD (dropout at any time) is fitted next to the BG/NBD (dropout only just
     after a purchase) unless ``compare_pareto`` is False; it costs ~5 s per fit on 20,000
-    customers (BG/NBD < 0.1 s). The better-fitting model scores the customers.
+    customers (BG/NBD < 0.1 s). The better-fitting identifiable model scores the customers.
+    Raises ValueError (with the reason) when no purchase model can be fitted at all.
+    ``seed`` and ``bootstrap`` are accepted for callers of the earlier version; the
+    intervals are now analytic (delta method on the log parameters).
     """
-    tx = ctx.data.transactions
+    del seed, bootstrap
     end = ctx.period.end
     cal_end = end - pd.Timedelta(weeks=holdout_weeks)
     notes: list[str] = []
-    days = purchase_days(tx)
+    days = purchase_days(ctx.data.transactions)
     summary = rfm_from_days(days, end)
     fits = _fit_purchase_models(summary, compare_pareto, notes)
-    model = max(fits.values(), key=lambda fit: fit.loglik)
-    calibration = rfm_from_days(days, cal_end, end)
-    checks = _fit_purchase_models(calibration, compare_pareto, notes, errors=False)
+    if not fits:
+        raise ValueError("no purchase model could be fitted (the likelihood is not finite)")
+    model = choose_model(fits)
+    for fit in fits.values():
+        if fit.problem:
+            notes.append(f"{fit.name}: {fit.problem}; it is shown without intervals")
+    checks, calibration = {}, None
+    try:
+        calibration = rfm_from_days(days, cal_end, end)
+        checks = _fit_purchase_models(calibration, compare_pareto, notes, errors=False)
+    except ValueError as error:
+        notes.append(f"no holdout check: {error}")
     rows = []
     for name, fit in fits.items():
         check = checks.get(name)
         ratio = (holdout_ratio(expected_purchases(check, calibration["duration_holdout"]
                                                   .to_numpy(float), calibration),
                                calibration["frequency_holdout"], holdout_weeks, name)
-                 if check is not None else Estimate(None))
-        retention = implied_annual_retention(fit, summary)
+                 if check is not None else Estimate(None, method="no holdout check"))
         rows.append({"model": name, "log-likelihood": fit.loglik, "AIC": fit.aic,
-                     "holdout forecast / actual": ratio, "12-month retention": retention})
+                     "holdout forecast / actual": ratio,
+                     "12-month retention": retention_forecast(fit, summary).retained})
     comparison = pd.DataFrame(rows)
     chosen = comparison.set_index("model").loc[model.name]
-    holdout = calibration_table(checks.get(model.name, checks["BG/NBD"]), calibration)
+    check_model = checks.get(model.name) or checks.get("BG/NBD")
+    holdout = (calibration_table(check_model, calibration)
+               if check_model is not None else None)
+    forecast = retention_forecast(model, summary, 12)
+    gg = spend_check = bands = None
+    dependent = False
     try:
         gg = fit_gamma_gamma(summary)
         spend_check = spend_independence(summary)
     except ValueError as error:
-        gg, spend_check = None, None
         notes.append(str(error))
+    if gg is not None and spend_depends_on_frequency(spend_check):
+        dependent = True
+        bands = spend_by_frequency(summary)
+        notes.append(
+            f"spend goes with purchase frequency (Spearman {spend_check.value:.2f}, 95% interval "
+            f"{spend_check.low:.2f} to {spend_check.high:.2f}), against the Gamma-Gamma's "
+            "assumption: each customer's expected spend therefore leans on the mean spend of "
+            "customers with a similar number of repeat purchases, not on one population mean")
     window = ctx.features(*ctx.window(12))
     margin = 1.0
     if window["gross_margin"].notna().all() and window["revenue"].sum() > 0:
         margin = float(window["gross_margin"].sum() / window["revenue"].sum())
     else:
         notes.append("cost of goods unknown: CLV is in revenue, not margin")
-    customers = customer_value(model, gg, summary, horizon_months, margin, annual_discount)
-    clv = customers["clv"].to_numpy(float)
-    low, high = _mean_with_bootstrap(clv, bootstrap, seed)
-    mean_clv = Estimate(float(clv.mean()), low, high, len(clv),
-                        f"mean {horizon_months}-month CLV ({model.name} x Gamma-Gamma) at "
-                        f"{margin:.0%} margin, {annual_discount:.0%} discount; customer "
-                        "bootstrap", unit="currency")
-    return ValueReport(cal_end, model.name, fits["BG/NBD"], fits.get("Pareto/NBD"), gg, holdout,
-                       chosen["holdout forecast / actual"], comparison,
-                       chosen["12-month retention"], spend_check, customers, margin, mean_clv,
-                       cdnow_reproduction(), tuple(notes))
+    spend = expected_spend(gg, summary, dependent) if gg is not None else None
+    customers = customer_value(model, gg, summary, horizon_months, margin, annual_discount,
+                               spend=spend)
+    if gg is None:
+        value = Estimate(None, n=len(customers), method="no CLV: spend per purchase could not "
+                         "be modelled (too few repeat buyers)", unit="currency")
+    else:
+        value = mean_clv(model, gg, summary, horizon_months, margin, annual_discount, dependent)
+    return ValueReport(cal_end, model.name, fits["BG/NBD"], fits.get("Pareto/NBD"), gg,
+                       holdout, chosen["holdout forecast / actual"], comparison, forecast,
+                       spend_check, dependent, bands, customers, margin, value, tuple(notes))
+
+
+def purchase_models_frame(report: ValueReport) -> pd.DataFrame:
+    """The fitted purchase models, for the churn section (hand-off ``purchase_models``); the
+    chosen model comes first."""
+    fits = [report.chosen] + [f for f in (report.bgnbd, report.paretonbd)
+                              if f is not None and f is not report.chosen]
+    return pd.concat([model_to_frame(f) for f in fits], ignore_index=True)
+
+
+def interval_text(e: Estimate, fmt=lambda v: f"{v:.2f}") -> str:
+    """'value (low to high)', the value alone without an interval, or 'n/a': never nan."""
+    def ok(v):
+        return v is not None and math.isfinite(v)
+
+    if not ok(e.value):
+        return "n/a"
+    if ok(e.low) and ok(e.high) and e.high > e.low:
+        return f"{fmt(e.value)} ({fmt(e.low)} to {fmt(e.high)})"
+    return f"{fmt(e.value)} (no interval)"
 
 
 def comparison_table(report: ValueReport) -> pd.DataFrame:
     """The purchase models side by side, formatted for reading."""
-    def show(e: Estimate) -> str:
-        if e.value is None:
-            return "n/a"
-        return f"{e.value:.2f} ({e.low:.2f} to {e.high:.2f})"
-
     table = report.comparison.copy()
-    for column in ("holdout forecast / actual", "12-month retention"):
-        table[column] = table[column].map(show)
+    table["holdout forecast / actual"] = table["holdout forecast / actual"].map(interval_text)
+    table["12-month retention"] = table["12-month retention"].map(
+        lambda e: interval_text(e, "{:.0%}".format))
     table["used"] = np.where(table["model"] == report.model, "yes", "")
     return table.round({"log-likelihood": 1, "AIC": 1})
 
 
 def overview(report: ValueReport, horizon_months: int = 12) -> pd.DataFrame:
     c = report.customers
-    e = report.mean_clv
+    clv = c["clv"].to_numpy(float)
+    total = float(clv.sum()) if np.isfinite(clv).all() else None
     return pd.DataFrame([{
         "customers": f"{len(c):,}",
-        "likely still active (P > 50%)": f"{(c['p_alive'] > 0.5).mean():.0%}",
+        "likely still active (P > 50%)": f"{(c['p_alive'] > 0.5).mean():.0%}" if len(c) else "",
         f"purchases expected in {horizon_months} months": f"{c.iloc[:, 2].sum():,.0f}",
-        "mean CLV": f"{plots.fmt_money(e.value)} ({plots.fmt_money(e.low)} to "
-                    f"{plots.fmt_money(e.high)})",
-        "total CLV": plots.fmt_money(float(c["clv"].sum())),
+        "mean CLV": interval_text(report.mean_clv, plots.fmt_money),
+        "total CLV": plots.fmt_money(total),
         "margin used": f"{report.margin:.0%}",
     }])
+
+
+def forecast_text(report: ValueReport) -> str:
+    """The retention forecast in one sentence for the reader."""
+    f = report.forecast
+    churn = f.churn
+    if churn.value is None:
+        return "The model cannot say how many of today's customers will stay: " + (
+            f.problem or "no customer is likely to be active today") + "."
+    interval = (f" (95% interval {churn.low:.0%} to {churn.high:.0%})"
+                if churn.low is not None and churn.high is not None else
+                f", without an interval ({f.problem})" if f.problem else "")
+    return (f"Of the about {f.alive.value:,.0f} customers who are probably still active today, "
+            f"the {f.model} model expects **{churn.value:.0%}** to stop buying within "
+            f"{f.months} months{interval}, about {f.lost.value:,.0f} customers.")

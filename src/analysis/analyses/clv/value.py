@@ -5,6 +5,7 @@ figures.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -70,34 +71,80 @@ def calibration_table(model: FittedModel, summary: pd.DataFrame, top: int = 7) -
 
 def customer_value(model: FittedModel, gg: FittedModel | None, summary: pd.DataFrame,
                    horizon_months: int = 12, margin: float = 1.0, annual_discount: float = 0.1,
-                   time_unit: str = "W") -> pd.DataFrame:
+                   time_unit: str = "W", spend: np.ndarray | None = None) -> pd.DataFrame:
     """Per customer: P(alive), expected purchases in the horizon, expected spend and CLV.
 
     CLV = sum over months h of (expected purchases in month h) x expected spend x margin,
     discounted at ``annual_discount`` a year; purchases per month are differences of the
-    cumulative conditional expectation of ``model`` (BG/NBD or Pareto/NBD). Customers
-    without a repeat purchase get the Gamma-Gamma population mean spend.
+    cumulative conditional expectation of ``model`` (BG/NBD or Pareto/NBD). ``spend`` is the
+    expected spend per purchase (default: Gamma-Gamma, see :func:`expected_spend`).
     """
     x = summary["frequency"].to_numpy(float)
+    monthly = _monthly_purchases(model, summary, horizon_months, time_unit)
+    discount = (1 + annual_discount) ** (-np.arange(1, horizon_months + 1) / 12)
+    if spend is None:
+        spend = (expected_spend(gg, summary) if gg is not None
+                 else np.full(len(x), np.nan))
+    return pd.DataFrame({
+        "customer_id": summary.index.to_numpy(),
+        "p_alive": p_alive(model, summary),
+        f"expected_purchases_{horizon_months}m": monthly.sum(axis=1),
+        "expected_spend": spend,
+        "clv": (monthly * discount).sum(axis=1) * spend * margin,
+    })
+
+
+def _monthly_purchases(model: FittedModel, summary: pd.DataFrame, horizon_months: int,
+                       time_unit: str = "W", params=None) -> np.ndarray:
+    """Expected purchases per customer (rows) in each month of the horizon (columns)."""
     per_month = UNITS["M"] / UNITS[time_unit]
     # every month end at once (rows: month ends, columns: customers); P(alive) and the other
     # per-customer terms are computed once, and t = 0 gives exactly 0 expected purchases
     steps = np.arange(horizon_months + 1)[:, None] * per_month
-    cumulative = np.ascontiguousarray(expected_purchases(model, steps, summary).T)
-    monthly = np.diff(cumulative, axis=1)
-    discount = (1 + annual_discount) ** (-np.arange(1, horizon_months + 1) / 12)
-    if gg is not None:
-        spend = gg_expected_spend(gg.params.to_numpy(), x,
-                                  summary["monetary_value"].to_numpy(float))
-    else:
-        spend = np.full(len(x), np.nan)
-    return pd.DataFrame({
-        "customer_id": summary.index.to_numpy(),
-        "p_alive": p_alive(model, summary),
-        f"expected_purchases_{horizon_months}m": cumulative[:, -1],
-        "expected_spend": spend,
-        "clv": (monthly * discount).sum(axis=1) * spend * margin,
-    })
+    values = model.params.to_numpy() if params is None else params
+    with np.errstate(all="ignore"):
+        cumulative = _predictions(model)[0](values, steps, *_columns(summary))
+    return np.diff(np.ascontiguousarray(np.asarray(cumulative).T), axis=1)
+
+
+#: repeat-purchase bands for the spend prior when spend depends on frequency
+FREQUENCY_BANDS = (0.5, 1.5, 2.5, 4.5, 8.5, np.inf)
+
+
+def expected_spend(gg: FittedModel, summary: pd.DataFrame, dependent: bool = False,
+                   params=None) -> np.ndarray:
+    """Expected spend per purchase: the Gamma-Gamma's weighted average of the customer's own
+    mean spend and a prior mean, with weight p x / (p x + q - 1) on the customer's own.
+
+    With ``dependent`` the prior mean is the mean spend of repeat buyers with a similar
+    number of repeat purchases (bands 1, 2, 3-4, 5-8, 9+; customers without a repeat
+    purchase take the band of 1) instead of one population mean: the value then does not
+    rest on spend being independent of frequency, which the Gamma-Gamma assumes.
+    """
+    p, q, gamma = gg.params.to_numpy() if params is None else params
+    x = summary["frequency"].to_numpy(float)
+    m = summary["monetary_value"].to_numpy(float)
+    if not dependent:
+        return gg_expected_spend((p, q, gamma), x, m)
+    weight = p * x / (p * x + q - 1)
+    prior = spend_by_frequency(summary).to_numpy()[_band(np.maximum(x, 1))]
+    return (1 - weight) * prior + weight * np.where(x > 0, m, 0.0)
+
+
+def _band(x: np.ndarray) -> np.ndarray:
+    return np.searchsorted(np.asarray(FREQUENCY_BANDS[1:]), x, side="left")
+
+
+def spend_by_frequency(summary: pd.DataFrame) -> pd.Series:
+    """Mean spend per repeat purchase of repeat buyers, by band of repeat purchases (a band
+    with no buyers borrows the nearest band's mean)."""
+    rows = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
+    labels = ["1", "2", "3-4", "5-8", "9+"]
+    band = _band(rows["frequency"].to_numpy(float))
+    means = pd.Series(rows["monetary_value"].to_numpy(float)).groupby(band).mean()
+    out = means.reindex(range(len(labels))).ffill().bfill()
+    out.index = labels
+    return out
 
 
 def base_retention(params, name: str, t: float, x, t_x, T, weights) -> float:
@@ -108,33 +155,129 @@ def base_retention(params, name: str, t: float, x, t_x, T, weights) -> float:
     return float(alive @ survival(params, t, x, T) / alive.sum())
 
 
-def implied_annual_retention(model: FittedModel, summary: pd.DataFrame,
-                             time_unit: str = "W") -> Estimate:
-    """The model's 12-month retention of the currently active base (context for claim C11).
+@dataclasses.dataclass(frozen=True)
+class RetentionForecast:
+    """What the purchase model says about today's customer base over the next ``months``.
 
-    Interval: delta method on the logit scale from the parameter covariance (uncertainty of
-    the fitted parameters, the customers taken as given).
+    ``alive`` is the expected number of customers still active today (sum of P(alive));
+    ``retained`` the share of them still active after ``months`` (the model's retention),
+    ``churn`` = 1 - retained (the churn rate of claim C11 for a shop) and ``lost`` the
+    expected number of today's active customers lost. The intervals are 95% prediction
+    intervals for what will happen to these customers: the uncertainty of the fitted
+    parameters (delta method on the log parameters) plus the chance in who is active today
+    and who leaves (each customer a Bernoulli draw), combined on the logit scale. A fit that
+    is not identifiable gives no interval, and ``problem`` says why.
     """
-    _predictions(model)
+
+    model: str
+    months: int
+    alive: Estimate
+    retained: Estimate
+    churn: Estimate
+    lost: Estimate
+    problem: str | None = None
+
+    def summary(self) -> pd.DataFrame:
+        return pd.DataFrame([{"figure": name, "value": e.value, "low": e.low, "high": e.high,
+                              "n": e.n} for name, e in (("active today", self.alive),
+                                                       ("retained", self.retained),
+                                                       ("churn", self.churn),
+                                                       ("lost", self.lost))])
+
+
+def retention_forecast(model: FittedModel, summary: pd.DataFrame, months: int = 12,
+                       time_unit: str = "W") -> RetentionForecast:
+    """Retention and churn of the currently active base over ``months`` (see
+    :class:`RetentionForecast`), from a BG/NBD or Pareto/NBD fit."""
+    _expected, alive_probability, survival = _predictions(model)
     rows, weights = compress(summary, ["frequency", "recency", "T"])
     x, t_x, T = _columns(rows)
-    year = 365.25 / UNITS[time_unit]
-    params = model.params.to_numpy()
+    horizon = months * UNITS["M"] / UNITS[time_unit]
+    n = int(weights.sum())
 
-    def logit_retention(p):
-        value = base_retention(p, model.name, year, x, t_x, T, weights)
+    def parts(params):
+        with np.errstate(all="ignore"):
+            alive = np.clip(alive_probability(params, x, t_x, T), 0.0, 1.0)
+            stay = np.clip(survival(params, horizon, x, T), 0.0, 1.0)
+        return alive, stay
+
+    params = model.params.to_numpy()
+    alive, stay = parts(params)
+    n_alive = float(weights @ alive)
+    lost = float(weights @ (alive * (1 - stay)))
+    share = lost / n_alive if n_alive > 0 else None
+    if share is not None and not math.isfinite(share):
+        share = None
+    if not math.isfinite(n_alive):
+        n_alive, lost = None, None
+    problem = model.problem
+    low = high = None
+    if share is not None and 0 < share < 1 and problem is None:
+        se = _churn_logit_se(model, parts, weights, alive, stay, share)
+        if se is None:
+            problem = "no interval: the fit has no usable covariance"
+        else:
+            centre = math.log(share / (1 - share))
+            low, high = (1 / (1 + math.exp(-(centre + k * 1.96 * se))) for k in (-1, 1))
+    how = ("; 95% prediction interval (parameter uncertainty, delta method on log parameters, "
+           "plus customer-level chance)" if low is not None else
+           f"; {problem}" if problem else "")
+
+    def scaled(value, factor):
+        return None if value is None or factor is None else value * factor
+
+    churn = Estimate(share, low, high, n, f"{model.name}: share of today's active customers "
+                     f"lost within {months} months{how}", unit="share")
+    retained = Estimate(None if share is None else 1 - share,
+                        None if high is None else 1 - high, None if low is None else 1 - low, n,
+                        f"{model.name}: share of today's active customers still active in "
+                        f"{months} months{how}", unit="share")
+    return RetentionForecast(
+        model.name, months,
+        Estimate(n_alive, None, None, n, f"{model.name}: expected customers active today "
+                 "(sum of P(alive))", unit="customers"),
+        retained, churn,
+        Estimate(lost if share is not None else None, scaled(low, n_alive),
+                 scaled(high, n_alive), n,
+                 f"{model.name}: today's active customers lost within {months} "
+                 f"months{how}", unit="customers"),
+        problem)
+
+
+def _churn_logit_se(model, parts, weights, alive, stay, share) -> float | None:
+    """Standard error of logit(churn share): parameter part by the delta method on the log
+    parameters, customer part from the Bernoulli variances of who is alive and who leaves."""
+    cov = model.log_cov
+    if cov is None:
+        return None
+    log_params = np.log(model.params.to_numpy())
+
+    def logit_share(theta):
+        a, s = parts(np.exp(theta))
+        total = weights @ a
+        value = (weights @ (a * (1 - s))) / total
+        value = min(max(value, 1e-12), 1 - 1e-12)
         return math.log(value / (1 - value))
 
-    value = base_retention(params, model.name, year, x, t_x, T, weights)
-    low = high = None
-    if model.cov is not None and np.isfinite(model.cov.to_numpy()).all():
-        jac = approx_fprime(params, logit_retention, centered=True)
-        se = math.sqrt(max(float(jac @ model.cov.to_numpy() @ jac), 0.0))
-        centre = math.log(value / (1 - value))
-        low, high = (1 / (1 + math.exp(-(centre + k * 1.96 * se))) for k in (-1, 1))
-    return Estimate(value, low, high, model.n,
-                    f"{model.name}: share of currently active customers (weighted by P(alive)) "
-                    "still active in 12 months; delta-method interval", unit="share")
+    jac = approx_fprime(log_params, logit_share, centered=True)
+    var_params = float(jac @ cov @ jac)
+    # realised share L / A with A_i ~ Bernoulli(alive_i), L_i = A_i x Bernoulli(1 - stay_i)
+    q = alive * (1 - stay)
+    total = weights @ alive
+    var_l = weights @ (q * (1 - q))
+    var_a = weights @ (alive * (1 - alive))
+    cov_la = weights @ (q * (1 - alive))
+    var_share = (var_l - 2 * share * cov_la + share**2 * var_a) / total**2
+    var_chance = max(var_share, 0.0) / (share * (1 - share)) ** 2
+    if not np.isfinite(var_params):
+        return None
+    return math.sqrt(max(var_params, 0.0) + var_chance)
+
+
+def implied_annual_retention(model: FittedModel, summary: pd.DataFrame,
+                             time_unit: str = "W") -> Estimate:
+    """The model's 12-month retention of the currently active base (:func:`retention_forecast`)."""
+    return retention_forecast(model, summary, 12, time_unit=time_unit).retained
 
 
 def holdout_ratio(expected: np.ndarray, actual: np.ndarray, holdout_weeks: float,
@@ -198,3 +341,45 @@ def plot_value_deciles(table: pd.DataFrame, ax=None):
     ax.set_xlabel("tenth of customers, ranked by expected value")
     ax.set_ylabel("share of total value")
     return ax
+
+
+def mean_clv(model: FittedModel, gg: FittedModel, summary: pd.DataFrame,
+             horizon_months: int = 12, margin: float = 1.0, annual_discount: float = 0.1,
+             dependent: bool = False, time_unit: str = "W") -> Estimate:
+    """Mean CLV per customer with a 95% interval that includes the uncertainty of both fitted
+    models (delta method on their log parameters; the two fits are independent) and of the
+    customer mix (the standard error of a mean over customers), on the log scale."""
+    discount = (1 + annual_discount) ** (-np.arange(1, horizon_months + 1) / 12)
+
+    def purchases(params):
+        return _monthly_purchases(model, summary, horizon_months, time_unit, params) @ discount
+
+    def spend(params):
+        return expected_spend(gg, summary, dependent, params)
+
+    theta_p, theta_g = (np.log(f.params.to_numpy()) for f in (model, gg))
+    bought, spent = purchases(np.exp(theta_p)), spend(np.exp(theta_g))
+    clv = bought * spent * margin
+    value = float(clv.mean())
+    kind = "spend by frequency band" if dependent else "Gamma-Gamma"
+    method = (f"mean {horizon_months}-month CLV ({model.name} x {kind}) at {margin:.0%} margin, "
+              f"{annual_discount:.0%} discount")
+    problems = [f"{f.name} {f.problem}" for f in (model, gg) if f.problem]
+    if problems or not np.isfinite(value) or value <= 0:
+        reason = "; ".join(problems) or "no positive value to put an interval on"
+        return Estimate(value if np.isfinite(value) else None, None, None, len(clv),
+                        f"{method}; no interval: {reason}", unit="currency")
+    jac_p = approx_fprime(theta_p, lambda t: float((purchases(np.exp(t)) * spent).mean())
+                          * margin, centered=True)
+    jac_g = approx_fprime(theta_g, lambda t: float((bought * spend(np.exp(t))).mean())
+                          * margin, centered=True)
+    variance = float(jac_p @ model.log_cov @ jac_p + jac_g @ gg.log_cov @ jac_g)
+    variance += float(clv.var(ddof=1)) / len(clv) if len(clv) > 1 else 0.0
+    if not np.isfinite(variance):
+        return Estimate(value, None, None, len(clv), f"{method}; no interval (the variance "
+                        "could not be computed)", unit="currency")
+    se_log = math.sqrt(max(variance, 0.0)) / value
+    return Estimate(value, value * math.exp(-1.96 * se_log), value * math.exp(1.96 * se_log),
+                    len(clv), f"{method}; 95% interval on the log scale from the parameter "
+                    "uncertainty of both models (delta method) and the customer mix",
+                    unit="currency")
