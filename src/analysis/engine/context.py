@@ -92,12 +92,13 @@ class Context:
 
     @cached_property
     def data_start(self) -> pd.Timestamp:
-        """First transaction (without loading the engine)."""
-        return self.data.time_span()[0]
+        """First day the data observe (without loading the engine)."""
+        return observed_span(self.settings, self.data)[0]
 
     @cached_property
     def data_end(self) -> pd.Timestamp:
-        return self.data.time_span()[1]
+        """Last day the data observe (see :func:`observed_span`)."""
+        return observed_span(self.settings, self.data)[1]
 
     @cached_property
     def engine(self) -> FeatureEngine:
@@ -236,16 +237,26 @@ def _write_atomically(frame: pd.DataFrame, path: Path) -> None:
         raise
 
 
+def observed_span(settings: Settings, data: CustomerData) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First and last day the data observe: the transactions' span; for a business with
+    subscriptions only, from the first start to the configured as-of date (a snapshot is
+    observed up to it even when nobody started or left in its last weeks), else to the last
+    start or end."""
+    first, last = data.time_span()
+    if not data.has("transactions") and settings.as_of is not None:
+        last = max(last, pd.Timestamp(settings.as_of))
+    return first, last
+
+
 def choose_period(settings: Settings, data: CustomerData, period: str | None) -> Period:
     """The requested period, or the last complete one; an error if the data do not cover it."""
-    timestamps = data.transactions["timestamp"]
-    first, last = timestamps.min(), timestamps.max()
+    first, last = observed_span(settings, data)
     months, fiscal = settings.period_months, settings.fiscal_start_month
     chosen = (parse_period(period, months, fiscal) if period
               else last_complete_period(last, months, fiscal))
     if chosen.end <= period_containing(first, months, fiscal).start or chosen.start > last:
         raise ValueError(
-            f"period {chosen.label} has no transactions: the data run from {first.date()} to "
+            f"period {chosen.label} is outside the data: they run from {first.date()} to "
             f"{last.date()}; choose a period inside that range")
     return chosen
 
@@ -255,9 +266,9 @@ def available_periods(config: str | Path) -> list[Period]:
     settings = load_settings(resolve_config(config))
     ensure_demo_data(settings)
     data = load_data(settings)
-    ts = data.transactions["timestamp"]
-    last = last_complete_period(ts.max(), settings.period_months, settings.fiscal_start_month)
-    return [p for p in periods_between(ts.min(), last.start, settings.period_months,
+    first, last_seen = observed_span(settings, data)
+    last = last_complete_period(last_seen, settings.period_months, settings.fiscal_start_month)
+    return [p for p in periods_between(first, last.start, settings.period_months,
                                        settings.fiscal_start_month)]
 
 
