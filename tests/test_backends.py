@@ -126,17 +126,27 @@ def assert_same(duck: pd.DataFrame, spark_frame: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(spark_frame, duck, check_exact=False, rtol=1e-9, atol=1e-9)
 
 
-@pytest.mark.parametrize("interactions", [True, False])
-def test_tiny_company_on_spark(spark, interactions):
-    data = tiny_company(with_interactions=interactions)
+def test_tiny_company_on_spark(spark):
+    """Hand-made company without an interactions table (the demo company has one)."""
+    data = tiny_company(with_interactions=False)
     duck = FeatureEngine(data, churn_days=60)
     spk = FeatureEngine(data, backend=spark, churn_days=60)
     coverage = pd.Timestamp("2026-04-01")
-    for start, end in [("2026-02-01", "2026-03-01"), ("2025-03-01", "2026-03-01")]:
-        window = pd.Timestamp(start), pd.Timestamp(end)
-        assert_same(duck.features(*window, coverage), spk.features(*window, coverage))
+    window = pd.Timestamp("2025-03-01"), pd.Timestamp("2026-03-01")
+    assert_same(duck.features(*window, coverage), spk.features(*window, coverage))
     periods = periods_between(pd.Timestamp("2025-06-01"), pd.Timestamp("2026-03-01"))
     assert_same(build_panel(duck, periods, coverage), build_panel(spk, periods, coverage))
+
+
+def test_engines_in_one_spark_session_keep_their_own_tables(spark):
+    """Spark serves every engine of a process from one session: a second company loaded
+    later does not replace the first one's tables."""
+    first = FeatureEngine(tiny_company(), backend=spark)
+    second = FeatureEngine(tiny_company(with_interactions=False), backend=spark)
+    assert set(first.tables) == {"transactions", "customers", "surveys", "interactions"}
+    assert first.tables["transactions"].count().to_pandas() == 8
+    assert second.tables["transactions"].count().to_pandas() == 8
+    assert first.tables["interactions"].count().to_pandas() == 3
 
 
 @pytest.mark.slow
