@@ -68,7 +68,7 @@ def test_engine_errors_do_not_show_credentials(tmp_path):
     with pytest.raises(EngineError) as error:
         connect(EngineSpec("duckdb", url))
     message = str(error.value)
-    assert SECRET not in message and "could not open the duckdb at" in message
+    assert SECRET not in message and "could not open the engine (duckdb at postgres://" in message
     assert error.value.__cause__ is None and error.value.__suppress_context__
 
 

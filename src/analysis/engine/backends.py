@@ -45,10 +45,10 @@ ENGINE_KEYS = ("backend", "url", "memory")
 #: share of physical memory an embedded DuckDB may use before it spills to disk
 DUCKDB_MEMORY_SHARE = 0.25
 
-#: query-string and Spark Connect parameters whose values are secrets
-SECRET_PARAMETERS = re.compile(
+#: query-string and Spark Connect parameters whose values are secrets (name=, value)
+SECRET_PARAMETER = re.compile(
     r"(?i)((?:^|[?&;])[\w.-]*(?:token|password|passwd|pwd|secret|key|credential)[\w.-]*=)"
-    r"[^&;#]*")
+    r"([^&;#\s]*)")
 
 
 class EngineError(RuntimeError):
@@ -102,15 +102,14 @@ def redact(text: str | None, url: str | None = None) -> str:
     for secret in _secrets(url):
         text = text.replace(secret, "***")
     text = re.sub(r"(\b[a-z][\w+.-]*://[^/:@\s]*:)[^@/\s]*@", r"\1***@", text)
-    return SECRET_PARAMETERS.sub(r"\1***", text)
+    return SECRET_PARAMETER.sub(r"\1***", text)
 
 
 def _secrets(url: str | None) -> list[str]:
     """The password and the secret parameters' values in ``url``."""
     if not url:
         return []
-    found = [m.group(2) for m in re.finditer(SECRET_PARAMETERS.pattern.replace(
-        r"[^&;#]*", r"([^&;#]*)"), url)]
+    found = [m.group(2) for m in SECRET_PARAMETER.finditer(url)]
     with contextlib.suppress(ValueError):
         from urllib.parse import urlsplit
 
@@ -130,8 +129,9 @@ def connect(spec: EngineSpec | None = None):
     except EngineError:
         raise
     except Exception as error:  # the engine's own message may quote the URL
-        raise EngineError(f"could not open the {spec.describe()} engine: "
-                          f"{type(error).__name__}: {redact(str(error), spec.url)}") from None
+        first = (str(error).strip().splitlines() or [""])[0][:500]  # not a Java stack
+        raise EngineError(f"could not open the engine ({spec.describe()}): "
+                          f"{type(error).__name__}: {redact(first, spec.url)}") from None
 
 
 def duckdb_backend(memory: str | None = None, url: str | None = None):
