@@ -116,7 +116,9 @@ def _java_or_skip() -> None:
 def spark():
     """One local Spark session (two cores, four shuffle partitions) for the module."""
     _java_or_skip()
-    return connect(EngineSpec("spark", "local[2]", "2g"))
+    con = connect(EngineSpec("spark", "local[2]", "2g"))
+    yield con
+    backends.stop_spark(con)  # the Java process would otherwise live as long as pytest
 
 
 def assert_same(duck: pd.DataFrame, spark_frame: pd.DataFrame) -> None:

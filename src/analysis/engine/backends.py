@@ -177,6 +177,28 @@ def spark_backend(url: str | None = None, memory: str | None = None):
     return ibis.pyspark.connect(session)
 
 
+def stop_spark(con) -> None:
+    """Stop the Spark session of ``con`` and the Java process this Python started for it
+    (PySpark keeps it running until Python exits), so its memory goes back at once."""
+    import subprocess
+
+    from pyspark import SparkContext
+
+    con._session.stop()
+    gateway = SparkContext._gateway
+    proc = getattr(gateway, "proc", None)
+    if gateway is not None:
+        gateway.shutdown()
+        SparkContext._gateway = SparkContext._jvm = None
+    if proc is not None:
+        proc.stdin.close()  # the gateway server exits when its input closes
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def _spark_local_settings(master: str, memory: str | None) -> dict[str, str]:
     """Settings for a session started from this process: Arrow for pandas in and out, the
     same Python for any Python worker, no web UI, quiet logs, and in local mode few shuffle
