@@ -130,7 +130,8 @@ def _engine_step(backend: str):
                             for name, frame in (("features", features), ("panel", panel))}
             note += "; equal to DuckDB's: " + ", ".join(f"{k} {v}"
                                                         for k, v in row["equal"].items())
-        row["note"] = note + "; memory: this process and the JVM"
+        row["note"] = note + ("; memory: this process and the JVM" if backend == "spark"
+                              else "; memory: this process")
         return row
 
     return step
