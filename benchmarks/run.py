@@ -3,8 +3,10 @@
     .venv/bin/python benchmarks/run.py [--sizes 100000 1000000 10000000] [--steps ...]
                                        [--no-btyd]
 
-Steps per size: load, features (DuckDB and the same in pandas), each analysis, the
-concentration bootstrap (vectorised vs a resample loop) and the whole monthly pack.
+Steps per size: load, features (DuckDB and the same in pandas), the 12-month features and
+the customer x month panel on DuckDB and on Spark (local mode, two cores; the Spark row says
+whether its results equal DuckDB's), each analysis, the concentration bootstrap (vectorised
+vs a resample loop) and the whole monthly pack.
 Once per run: BG/NBD and Gamma-Gamma on CDNOW master, this project vs lifetimes (installed
 into benchmarks/.venv-lifetimes from requirements-lifetimes.txt, never into the project).
 
@@ -34,7 +36,8 @@ sys.path.insert(0, str(HERE.parent / "src"))
 from analysis.data import demo  # noqa: E402
 
 DEFAULT_SIZES = (100_000, 1_000_000, 10_000_000)
-DEFAULT_STEPS = ("load", "features_duckdb", "features_pandas", "pack", "analysis_concentration",
+DEFAULT_STEPS = ("load", "features_duckdb", "features_pandas", "features_panel_duckdb",
+                 "features_panel_spark", "pack", "analysis_concentration",
                  "analysis_satisfaction", "analysis_churn", "analysis_clv", "analysis_segments",
                  "bootstrap")
 LIFETIMES_VENV = HERE / ".venv-lifetimes"

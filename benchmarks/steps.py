@@ -78,6 +78,83 @@ def features_pandas(folder: Path, period: str) -> dict:
     return {"compute_seconds": time.perf_counter() - t, "customers": len(frame)}
 
 
+def _engine_step(backend: str):
+    """12-month features and the customer x month panel on one engine, timed apart from
+    loading the tables into it; memory of this process and its children (Spark's JVM).
+    The DuckDB step keeps its frames; the Spark step compares its own with them."""
+
+    def step(folder: Path, period: str) -> dict:
+        import os
+        import threading
+
+        from analysis.engine.backends import EngineSpec, connect
+        from analysis.engine.context import open_period
+        from analysis.engine.features import FeatureEngine
+        from analysis.engine.panel import build_panel
+
+        os.environ["ANALYSIS_CACHE_DIR"] = str(WORK / f"cache_{folder.name}")
+        ctx = open_period(config_for(folder), period)
+        stop, peak = threading.Event(), [0, 0]
+        tracker = threading.Thread(target=_track_tree_memory, args=(stop, peak), daemon=True)
+        tracker.start()
+        spec = EngineSpec("spark", SPARK_MASTER, SPARK_MEMORY) if backend == "spark" \
+            else EngineSpec()
+        times = {}
+        try:
+            t = time.perf_counter()
+            engine = FeatureEngine(ctx.data, backend=connect(spec),
+                                   churn_days=ctx.settings.churn_days)
+            times["load"] = time.perf_counter() - t
+            t = time.perf_counter()
+            features = engine.features(*ctx.window(12))
+            times["features"] = time.perf_counter() - t
+            t = time.perf_counter()
+            panel = build_panel(engine, ctx.periods())
+            times["panel"] = time.perf_counter() - t
+        finally:
+            stop.set()
+            tracker.join()
+        out = WORK / f"engine_{folder.name}"
+        out.mkdir(exist_ok=True)
+        features.to_parquet(out / f"{backend}_features.parquet")
+        panel.to_parquet(out / f"{backend}_panel.parquet")
+        row = {"compute_seconds": times["features"] + times["panel"], "customers": len(features),
+               "panel_rows": len(panel), **{f"{k}_seconds": round(v, 2) for k, v in times.items()},
+               "tree_peak_mib": round(peak[0] / 2**20, 1),
+               "tree_peak_pss_mib": round(peak[1] / 2**20, 1)}
+        note = (f"{spec.describe()}: loading the tables {times['load']:.1f} s, 12-month "
+                f"features {times['features']:.1f} s ({len(features):,} customers), panel "
+                f"{times['panel']:.1f} s ({len(panel):,} rows)")
+        if backend == "spark":
+            row["equal"] = {name: _equal_to_duckdb(out, name, frame)
+                            for name, frame in (("features", features), ("panel", panel))}
+            note += "; equal to DuckDB's: " + ", ".join(f"{k} {v}"
+                                                        for k, v in row["equal"].items())
+        row["note"] = note + ("; memory: this process and the JVM" if backend == "spark"
+                              else "; memory: this process")
+        return row
+
+    return step
+
+
+#: the Spark benchmark: local mode on two cores (this machine's), driver memory
+SPARK_MASTER, SPARK_MEMORY = "local[2]", "8g"
+
+
+def _equal_to_duckdb(out: Path, name: str, frame: pd.DataFrame) -> str:
+    """"yes" if the DuckDB step's frame has the same rows, dtypes and values (to 1e-9),
+    else what differs."""
+    path = out / f"duckdb_{name}.parquet"
+    if not path.exists():
+        return "not compared (run the features_panel_duckdb step first)"
+    try:
+        pd.testing.assert_frame_equal(frame, pd.read_parquet(path), check_exact=False,
+                                      rtol=1e-9, atol=1e-9)
+    except AssertionError as error:
+        return "no: " + " ".join(str(error).split())[:300]
+    return "yes"
+
+
 def load(folder: Path, period: str) -> dict:
     from analysis.data.sources import load_data
 
@@ -211,6 +288,8 @@ def bootstrap(folder: Path, period: str) -> dict:
 
 
 STEPS = {"load": load, "features_duckdb": features_duckdb, "features_pandas": features_pandas,
+         "features_panel_duckdb": _engine_step("duckdb"),
+         "features_panel_spark": _engine_step("spark"),
          "pack": pack, "analysis_concentration": analysis_concentration,
          "bootstrap": bootstrap, **{name: analysis_step(name) for name in REPORTS}}
 

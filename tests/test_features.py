@@ -112,7 +112,7 @@ def test_without_interactions_service_columns_are_unknown():
 
 
 def test_duckdb_memory_limit_can_be_set(monkeypatch):
-    from analysis.engine.features import duckdb_backend
+    from analysis.engine.backends import duckdb_backend
 
     monkeypatch.setenv("ANALYSIS_DUCKDB_MEMORY", "1GB")
     limit = duckdb_backend().con.sql("SELECT current_setting('memory_limit')").fetchone()[0]

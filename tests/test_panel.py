@@ -161,3 +161,18 @@ def test_columns_the_panel_lacks_are_left_out(small_demo_config, tmp_path):
     pd.testing.assert_frame_equal(cached.panel(columns), built)    # read from the file
     fresh = dataclasses.replace(cached, cache_dir=None)
     pd.testing.assert_frame_equal(fresh.panel(columns), built)     # from the memo
+
+
+def test_periods_must_follow_each_other():
+    """The panel numbers periods by arithmetic on months, so they must be whole months
+    that follow each other; a gap or a mix of lengths is named."""
+    from analysis.data.periods import make_period
+
+    engine = FeatureEngine(tiny_company())
+    gap = [make_period(pd.Timestamp("2026-01-01")), make_period(pd.Timestamp("2026-03-01"))]
+    mixed = [make_period(pd.Timestamp("2026-01-01")), make_period(pd.Timestamp("2026-02-01"), 3)]
+    for periods, words in [(gap, "2026-01 (1 months) is followed by 2026-03"),
+                           (mixed, "2026-02 (3 months)")]:
+        with pytest.raises(ValueError, match="must follow each other") as error:
+            build_panel(engine, periods)
+        assert words in str(error.value)

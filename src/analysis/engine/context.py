@@ -5,7 +5,8 @@
     ctx.features(*ctx.window(12))
     ctx.panel()               # features for every month up to the period end (one pass)
 
-Features are computed in the engine (see :mod:`analysis.engine.features`) and cached as
+Features are computed in the engine (see :mod:`analysis.engine.features`; DuckDB or Spark,
+as the config's ``[engine]`` table says: :mod:`analysis.engine.backends`) and cached as
 Parquet under ``cache_dir`` keyed by the config and a hash of the loaded data,
 so the notebooks of one report pack compute them once. Kernels that need the same
 missing file at the same time build it once: the others wait on its lock file and
@@ -46,6 +47,7 @@ from analysis.data.periods import (
     trailing_window,
 )
 from analysis.data.sources import load_data
+from analysis.engine.backends import EngineSpec, connect
 from analysis.engine.features import FeatureEngine
 from analysis.engine.panel import build_panel
 
@@ -102,7 +104,10 @@ class Context:
 
     @cached_property
     def engine(self) -> FeatureEngine:
-        return FeatureEngine(self.data, churn_days=self.settings.churn_days)
+        """The contract tables loaded into the engine the config's ``[engine]`` table
+        chooses (embedded DuckDB by default, or Spark: :mod:`analysis.engine.backends`)."""
+        backend = connect(EngineSpec.from_settings(self.settings))
+        return FeatureEngine(self.data, backend=backend, churn_days=self.settings.churn_days)
 
     @cached_property
     def data_hash(self) -> str:
@@ -404,6 +409,7 @@ def open_period(config: str | Path = "config/demo.toml", period: str | None = No
                 cache_dir: str | Path | None = None) -> Context:
     """Load and validate a company's data and fix the report period (None = last complete)."""
     settings = load_settings(resolve_config(config))
+    EngineSpec.from_settings(settings)  # a wrong [engine] table fails here, before any work
     folder = ensure_demo_data(settings)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     data, content_hash = load_cached(settings, cache)

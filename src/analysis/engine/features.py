@@ -1,17 +1,16 @@
 """Customer features per window, computed in the engine (Ibis over DuckDB by default).
 
 The aggregation runs as Ibis expressions, so the same code runs on DuckDB
-(embedded default), a warehouse or Spark: pass any Ibis backend to
-:class:`FeatureEngine`. Only one row per customer comes back to pandas, where
-the cheap derived columns (ratios, flags) are added.
+(embedded default) and on Spark (:mod:`analysis.engine.backends` opens either from the
+config's ``[engine]`` table; pass the Ibis backend to :class:`FeatureEngine`). Only one
+row per customer comes back to pandas, where the cheap derived columns (ratios, flags)
+are added.
 
 Column meanings are documented in ``docs/INTERFACES.md``; window columns use
 [start, end), history columns everything before ``end``.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import ibis
 import numpy as np
@@ -20,6 +19,7 @@ from ibis import _
 
 from analysis.data.contract import CustomerData
 from analysis.data.periods import last_complete_month
+from analysis.engine.backends import duckdb_backend, load_table
 
 SECONDS_PER_DAY = 86400.0
 
@@ -28,7 +28,8 @@ WINDOW_ZERO = ("orders", "revenue", "gross_sales", "returns_value", "promo_sales
 
 
 class FeatureEngine:
-    """Holds the contract tables inside an Ibis backend and builds feature tables from them."""
+    """Holds the contract tables inside an Ibis backend (default: embedded DuckDB; see
+    :func:`analysis.engine.backends.connect`) and builds feature tables from them."""
 
     def __init__(self, data: CustomerData, backend=None, churn_days: int = 180):
         self.data = data
@@ -38,8 +39,7 @@ class FeatureEngine:
         for name in ("transactions", "customers", "surveys", "interactions"):
             frame = getattr(data, name)
             if frame is not None:
-                self.tables[name] = self.con.create_table(f"contract_{name}", _for_engine(frame),
-                                                          overwrite=True)
+                self.tables[name] = load_table(self.con, f"contract_{name}", _for_engine(frame))
         self.data_start, self.data_end = data.time_span()
 
     def features(self, start: pd.Timestamp, end: pd.Timestamp,
@@ -136,42 +136,31 @@ class FeatureEngine:
         in_window = i.opened_at >= start
         complaint = i.type == "complaint"
         resolved = i.resolved_at.notnull() & (i.resolved_at < end)
-        hours = (i.resolved_at.epoch_seconds() - i.opened_at.epoch_seconds()) / 3600.0
+        hours = response_hours(i.opened_at, i.resolved_at)
         cost = i.service_cost if "service_cost" in i.columns else ibis.literal(0.0)
         agg = i.group_by("customer_id").aggregate(
             service_cost=cost.sum(where=in_window),
             complaints=complaint.sum(where=in_window),
             complaints_total=complaint.sum(),
             unresolved_complaints=(complaint & ~resolved).sum(),
-            median_response_hours=hours.median(where=complaint & resolved),
+            # a filtered median, written so that Spark can run it too (Ibis passes a
+            # median's filter to Spark's percentile as the percentage as well)
+            median_response_hours=ibis.ifelse(complaint & resolved, hours, None).median(),
             contacts_total=i.count(),
             referrals_made=(i.type == "referral").sum(),
         )
         return agg.to_pandas()
 
 
-#: share of physical memory an embedded DuckDB may use before it spills to disk
-DUCKDB_MEMORY_SHARE = 0.25
-
-
-def duckdb_backend():
-    """Embedded DuckDB limited to a quarter of physical memory (override with the
-    ANALYSIS_DUCKDB_MEMORY variable, e.g. "8GB"), spilling to a temporary folder beyond it.
-    DuckDB's own default, 80%, is too much when notebooks run side by side: at 10M lines
-    the panel query alone grew to 19 GB."""
-    import os
-    import tempfile
-
-    import psutil
-
-    limit = os.environ.get("ANALYSIS_DUCKDB_MEMORY") or \
-        f"{int(psutil.virtual_memory().total * DUCKDB_MEMORY_SHARE / 2**20)}MB"
-    spill = Path(tempfile.gettempdir()) / "analysis-duckdb-spill"
-    return ibis.duckdb.connect(memory_limit=limit, temp_directory=str(spill))
+def response_hours(opened: ibis.Value, resolved: ibis.Value) -> ibis.Value:
+    """Hours from opening to resolution, as a double on every engine (Spark would otherwise
+    divide as decimals, rounding to six places). Spark counts whole seconds."""
+    return (resolved.epoch_seconds() - opened.epoch_seconds()).cast("float64") / 3600.0
 
 
 def _for_engine(frame: pd.DataFrame) -> pd.DataFrame:
-    """Plain numpy-backed dtypes DuckDB reads quickly; timestamps at microsecond precision."""
+    """Plain numpy-backed dtypes the engines read quickly; timestamps at microsecond
+    precision."""
     out = {}
     for col in frame.columns:
         s = frame[col]

@@ -1,12 +1,17 @@
 """Customer features for every period at once: the customer x period panel.
 
 Calling :meth:`FeatureEngine.features` once per month re-reads the whole history
-each time (36 passes over the data for three years). Here DuckDB reads each
+each time (36 passes over the data for three years). Here the engine reads each
 table once: it aggregates each table per customer and period, fills in the
 periods in which a customer has no row, and computes the running totals and the
 latest values in one window pass over that grid. The derived columns come from the same
 ``_derive`` as :meth:`FeatureEngine.features`, and a test checks that every row
 equals the per-period features.
+
+The query is Ibis expressions, not one engine's SQL, so it runs on DuckDB and on Spark
+alike (a test compares the two row for row). Periods are whole months that follow each
+other, so a timestamp's period is arithmetic on its year and month (:func:`period_index`)
+instead of a join with a table of periods.
 
 Only rows that matter for monthly work are kept: the customer bought in the
 period, or was active (in the sense of ``churn_days``) at its start or end. A
@@ -19,12 +24,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import ibis
+import ibis.expr.types as ir
 import pandas as pd
+from ibis import _
 
 from analysis.data.periods import Period
-from analysis.engine.features import FeatureEngine, _derive, _next_end
+from analysis.engine.backends import sorted_output
+from analysis.engine.features import FeatureEngine, _derive, response_hours
 
-PERIODS_TABLE = "panel_periods"
+KEYS = ("customer_id", "idx")
 
 
 def build_panel(engine: FeatureEngine, periods: Sequence[Period],
@@ -33,192 +42,242 @@ def build_panel(engine: FeatureEngine, periods: Sequence[Period],
     (the period label); rows sorted by period, then customer."""
     if not periods:
         raise ValueError("build_panel: no periods given")
-    table = _periods_table(periods)
-    con = engine.con.con
-    con.register(PERIODS_TABLE, table)
-    con.execute("SET preserve_insertion_order = false")  # the query sorts; saves memory
-    try:
-        frame = con.sql(panel_sql(engine, len(periods))).df()
-    finally:
-        con.execute("RESET preserve_insertion_order")
-        con.unregister(PERIODS_TABLE)
-    start = table["start"].to_numpy("datetime64[ns]")[frame["idx"]]
-    end = table["end"].to_numpy("datetime64[ns]")[frame["idx"]]
+    with sorted_output(engine.con):
+        table = panel_query(engine, periods).to_pyarrow()
+    # column by column, freeing the Arrow buffers as they are converted: the panel is held
+    # once, not twice (about 4 GB at 10M lines)
+    frame = table.to_pandas(split_blocks=True, self_destruct=True)
+    del table
+    spans = _spans(periods)
+    idx = frame.pop("idx").to_numpy()
+    start = pd.Series(spans["start"].to_numpy()[idx], index=frame.index)
+    end = pd.Series(spans["end"].to_numpy()[idx], index=frame.index)
     known = pd.Series([engine.next_window_known(p.start, p.end, coverage_end) for p in periods])
-    labels = pd.Series([p.label for p in periods])
-    idx = frame.pop("idx")
-    frame = _derive(frame, pd.Series(start, index=frame.index), pd.Series(end, index=frame.index),
-                    known[idx].to_numpy(), engine.churn_days, engine.data)
-    frame["month"] = labels[idx].to_numpy()
+    frame = _derive(frame, start, end, known.to_numpy()[idx], engine.churn_days, engine.data)
+    frame["month"] = pd.Series([p.label for p in periods]).to_numpy()[idx]
     return frame
 
 
-def _periods_table(periods: Sequence[Period]) -> pd.DataFrame:
-    """The periods plus the one after the last (for ``repurchase_next``)."""
-    spans = [(p.start, p.end) for p in periods]
-    last = periods[-1]
-    spans.append((last.end, _next_end(last.start, last.end)))
-    return pd.DataFrame({
-        "idx": range(len(spans)),
-        "start": pd.to_datetime([s for s, _ in spans]).astype("datetime64[us]"),
-        "end": pd.to_datetime([e for _, e in spans]).astype("datetime64[us]"),
-    })
+def _spans(periods: Sequence[Period]) -> pd.DataFrame:
+    """Start and end of each period (index = period number), as nanosecond timestamps."""
+    return pd.DataFrame({"start": pd.to_datetime([p.start for p in periods]),
+                         "end": pd.to_datetime([p.end for p in periods])}).astype(
+        "datetime64[ns]")
 
 
-def panel_sql(engine: FeatureEngine, n_periods: int) -> str:
-    """One DuckDB query; the optional contract columns and tables switch parts on.
+class PeriodIndex:
+    """Numbers the periods 0, 1, ... n - 1 (n for the one after the last, which
+    ``repurchase_next`` needs): the period of a timestamp is its month count since the first
+    period's start, divided by the period length in months."""
 
-    Each source is aggregated per customer and period (``per``); the periods a customer
-    has no row in are filled in (``dense``, over the span ``bounds`` gives); running
-    totals and the latest values come from one window pass over that grid, sorted once.
-    (Joining each running total on with its own ASOF join took about 1.4x as long at 10
-    million lines.)"""
-    tx_cols = set(engine.tables["transactions"].columns)
-    churn = f"INTERVAL {int(engine.churn_days)} DAY"
-    window = ["count(DISTINCT day) FILTER (WHERE NOT is_return) AS orders",
-              "sum(revenue) AS revenue",
-              "sum(revenue) FILTER (WHERE NOT is_return) AS gross_sales",
-              "-sum(revenue) FILTER (WHERE is_return) AS returns_value",
-              "min(timestamp) FILTER (WHERE NOT is_return) AS first_sale",
-              "max(timestamp) FILTER (WHERE NOT is_return) AS last_sale"]
-    if "cost" in tx_cols:
-        window += ["sum(cost) AS cogs", "count(cost) AS cost_known", "count(revenue) AS lines"]
-    if "category" in tx_cols:
-        window.append("count(DISTINCT category) FILTER (WHERE NOT is_return) AS categories")
-    if "promotion" in tx_cols:
-        window += ["sum(revenue) FILTER (WHERE NOT is_return AND coalesce(promotion, false)) "
-                   "AS promo_sales", "count(promotion) AS promo_known"]
-    tx_select = ", ".join(f"t.{c}" for c in ("customer_id", "timestamp", "revenue", "is_return",
-                                            "cost", "category", "promotion") if c in tx_cols)
-    # the period's own values, carried through the window pass as they are
-    window_cols = [w.rsplit(" AS ", 1)[1] for w in window
-                   if not w.endswith(("first_sale", "last_sale"))]
-    ctes = [
-        f"p AS (SELECT * FROM {PERIODS_TABLE})",
-        f"panel_end AS (SELECT max(\"end\") AS last_end FROM p WHERE idx < {n_periods})",
-        f"tx AS (SELECT {tx_select}, p.idx, CAST(t.timestamp AS DATE) AS day "
-        "FROM contract_transactions t ASOF JOIN p ON t.timestamp >= p.start "
-        "WHERE t.timestamp < p.\"end\")",
-        f"win AS (SELECT customer_id, idx, {', '.join(window)} FROM tx GROUP BY customer_id, idx)",
-    ]
-    sources = ["win"]
-    running = ["min(first_sale) OVER w AS first_purchase", "max(last_sale) OVER w AS last_purchase",
-               "max(last_sale) OVER before AS last_before_start",
-               "sum(orders) OVER w::BIGINT AS orders_total",
-               "lead(orders) OVER (PARTITION BY customer_id ORDER BY idx) AS next_orders"]
-    history = ["k.idx", "k.customer_id", "k.first_purchase", "k.last_purchase",
-               "k.last_before_start", "k.orders_total"]
-    select = [*(f"k.{c}" for c in window_cols), "k.next_orders"]
-    joins = []
-    if "category" not in tx_cols:
-        history.append("NULL AS categories_total")
-    else:
-        ctes.append(
-            "cat_new AS (SELECT customer_id, idx, count(*) AS new_categories FROM "
-            "(SELECT customer_id, category, min(idx) AS idx FROM tx "
-            "WHERE NOT is_return AND category IS NOT NULL GROUP BY customer_id, category) "
-            "GROUP BY customer_id, idx)")
-        sources.append("cat_new")
-        running.append("coalesce(sum(new_categories) OVER w, 0)::BIGINT AS categories_total")
-        history.append("k.categories_total")
-    if "customers" in engine.tables:
-        cols = [c for c in ("signup_date", "channel", "market_type", "region")
-                if c in engine.tables["customers"].columns]
-        select += [f"c.{c}" for c in cols]
-        joins.append("LEFT JOIN contract_customers c ON c.customer_id = k.customer_id")
+    def __init__(self, periods: Sequence[Period]):
+        months = periods[0].months
+        for before, after in zip(periods, periods[1:], strict=False):
+            if after.start != before.end or after.months != months:
+                raise ValueError(f"panel periods must follow each other and be equally long: "
+                                 f"{before.label} ({before.months} months) is followed by "
+                                 f"{after.label} ({after.months} months)")
+        first = periods[0].start
+        if first != first.normalize() or first.day != 1 or months <= 0:
+            raise ValueError(f"panel periods must start on the first of a month, not {first}")
+        self.months = months
+        self.base = first.year * 12 + first.month - 1
+        self.n = len(periods)
+        self.last_end = periods[-1].end
+
+    def of(self, ts: ir.TimestampValue) -> ir.IntegerValue:
+        """The period number of ``ts`` (negative before the first period)."""
+        month = ts.year() * 12 + ts.month() - 1 - self.base
+        return month if self.months == 1 else month // self.months
+
+
+def panel_query(engine: FeatureEngine, periods: Sequence[Period]) -> ir.Table:
+    """The panel as one Ibis expression; the optional contract columns and tables switch
+    parts on.
+
+    Each source is aggregated per customer and period; the periods a customer has no row
+    in are filled in (``grid``, from the customer's first row to the last period that can
+    be kept); running totals and the latest values come from one window pass over that
+    grid, sorted once. (Joining each running total on with its own ASOF join took about
+    1.4x as long at 10 million lines.) The latest survey and the running complaint
+    resolution are structs led by their period number, so a running maximum carries the
+    latest forward (Ibis compiles ``last`` over a window without skipping nulls on some
+    engines)."""
+    index = PeriodIndex(periods)
+    churn = ibis.interval(days=int(engine.churn_days))
+    win, cat_new = _transactions(engine, index)
+    sources = {"win": win}
+    if cat_new is not None:
+        sources["cat_new"] = cat_new
     if "surveys" in engine.tables:
-        recommend = "would_recommend" in engine.tables["surveys"].columns
-        ctes += _survey_ctes(recommend)
-        sources.append("sv_per")
-        running += ["last_value(sv_last IGNORE NULLS) OVER w AS sv_last",
-                    "sum(sv_total) OVER w / sum(sv_n) OVER w AS satisfaction_mean",
-                    "sum(sv_n) OVER w::BIGINT AS surveys_total"]
-        select += ["k.sv_last.score AS satisfaction_latest", "k.satisfaction_mean",
-                   "k.surveys_total"]
-        if recommend:
-            select.append("k.sv_last.recommend AS would_recommend")
+        sources["surveys"] = _surveys(engine, index)
     if "interactions" in engine.tables:
-        ctes += _interaction_ctes("service_cost" in engine.tables["interactions"].columns)
-        sources += ["ia_per", "rs"]
+        sources["contacts"], sources["resolved"] = _interactions(engine, index)
+
+    dense = _grid(sources, index, churn)
+    for source in sources.values():
+        values = [c for c in source.columns if c not in KEYS]
+        dense = dense.left_join(source, list(KEYS)).select(*dense.columns, *values)
+
+    w = ibis.window(group_by="customer_id", order_by="idx", rows=(None, 0))
+    before = ibis.window(group_by="customer_id", order_by="idx", rows=(None, -1))
+    ahead = ibis.window(group_by="customer_id", order_by="idx")
+    window_cols = [c for c in win.columns if c not in (*KEYS, "first_sale", "last_sale")]
+    history = {
+        "first_purchase": dense.first_sale.min().over(w),
+        "last_purchase": dense.last_sale.max().over(w),
+        "last_before_start": dense.last_sale.max().over(before),
+        "orders_total": dense.orders.sum().over(w).cast("int64"),
+        "categories_total": (dense.new_categories.sum().over(w).fill_null(0).cast("int64")
+                             if cat_new is not None else ibis.null("int64")),
+    }
+    latest = {"next_orders": dense.orders.lead().over(ahead)}
+    if "surveys" in sources:
+        n = dense.sv_n.sum().over(w)
+        latest |= {"sv_last": dense.sv_last.max().over(w),
+                   "satisfaction_mean": dense.sv_total.sum().over(w) / n,
+                   "surveys_total": n.cast("int64")}
+    if "contacts" in sources:
+        latest |= {"contacts_total": dense.contacts.sum().over(w).cast("int64"),
+                   "complaints_total": dense.complaint_count.sum().over(w).cast("int64"),
+                   "referrals_made": dense.referrals.sum().over(w).cast("int64"),
+                   "rs_last": dense.rs_last.max().over(w)}
         window_cols += ["service_cost", "complaints"]
-        running += ["sum(contacts) OVER w::BIGINT AS contacts_total",
-                    "sum(complaint_count) OVER w::BIGINT AS complaints_total",
-                    "sum(referrals) OVER w::BIGINT AS referrals_made",
-                    "last_value(rs_last IGNORE NULLS) OVER w AS rs_last"]
-        select += ["k.service_cost", "k.complaints", "k.complaints_total",
-                   "k.complaints_total - coalesce(k.rs_last.resolved, 0) AS unresolved_complaints",
-                   "k.rs_last.median AS median_response_hours", "k.contacts_total",
-                   "k.referrals_made"]
-    per = sources[0] + "".join(f" FULL JOIN {s} USING (customer_id, idx)" for s in sources[1:])
-    ctes += [
-        f"per AS (SELECT * FROM {per})",
-        # a customer's rows run from the first period with a row of any source to the
-        # last period with a transaction or starting within churn_days of the last sale
-        # (no later period is kept), and at most to the one after the panel
-        "seen AS (SELECT customer_id, min(idx) AS lo, max(idx) FILTER (WHERE orders IS NOT "
-        "NULL) AS tx_hi, max(last_sale) AS last_sale FROM per GROUP BY customer_id "
-        "HAVING count(first_sale) > 0)",
-        f"bounds AS (SELECT s.customer_id, s.lo, least(greatest(s.tx_hi, p.idx), {n_periods}) "
-        f"AS hi FROM seen s ASOF JOIN p ON s.last_sale + {churn} >= p.start)",
-        "grid AS (SELECT customer_id, unnest(range(lo, hi + 1)) AS idx FROM bounds)",
-        "dense AS (SELECT * FROM grid LEFT JOIN per USING (customer_id, idx))",
-        f"run AS (SELECT customer_id, idx, {', '.join(window_cols)}, {', '.join(running)} "
-        "FROM dense WINDOW w AS (PARTITION BY customer_id ORDER BY idx ROWS UNBOUNDED PRECEDING), "
-        "before AS (PARTITION BY customer_id ORDER BY idx "
-        "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING))",
-    ]
-    return (f"WITH {', '.join(ctes)} SELECT {', '.join(history + select)} FROM run k "
-            f"JOIN p ON p.idx = k.idx {' '.join(joins)} "
-            f"WHERE k.idx < {n_periods} AND k.first_purchase IS NOT NULL AND (k.orders > 0 "
-            f"OR k.last_purchase >= p.\"end\" - {churn} "
-            f"OR k.last_before_start >= p.start - {churn}) ORDER BY k.idx, k.customer_id")
+    run = dense.select(*KEYS, *window_cols, **history, **latest)
+
+    keep = run.filter(
+        run.idx < index.n, run.first_purchase.notnull(),
+        (run.orders > 0) | (index.of(run.last_purchase + churn) >= run.idx + 1)
+        | (index.of(run.last_before_start + churn) >= run.idx))
+    return _columns(engine, keep, window_cols).order_by(["idx", "customer_id"])
 
 
-def _survey_ctes(recommend: bool) -> list[str]:
+def _transactions(engine: FeatureEngine, index: PeriodIndex):
+    """Per customer and period: the window columns of the features, the first and last
+    sale; and per customer and period the number of categories bought for the first time
+    (None without a category column)."""
+    tx = engine.tables["transactions"]
+    cols = set(tx.columns)
+    t = tx.mutate(idx=index.of(tx.timestamp), day=tx.timestamp.date())
+    t = t.filter(t.idx >= 0, t.idx <= index.n)
+    sale = ~t.is_return
+    metrics = {
+        "orders": t.day.nunique(where=sale),
+        "revenue": t.revenue.sum(),
+        "gross_sales": t.revenue.sum(where=sale),
+        "returns_value": -t.revenue.sum(where=t.is_return),
+    }
+    if "cost" in cols:
+        metrics |= {"cogs": t.cost.sum(), "cost_known": t.cost.count(),
+                    "lines": t.revenue.count()}
+    if "category" in cols:
+        metrics["categories"] = t.category.nunique(where=sale)
+    if "promotion" in cols:
+        metrics |= {"promo_sales": t.revenue.sum(where=sale & t.promotion.fill_null(False)),
+                    "promo_known": t.promotion.count()}
+    metrics |= {"first_sale": t.timestamp.min(where=sale),
+                "last_sale": t.timestamp.max(where=sale)}
+    win = t.group_by(list(KEYS)).aggregate(**metrics)
+    if "category" not in cols:
+        return win, None
+    firsts = (t.filter(sale, t.category.notnull()).group_by(["customer_id", "category"])
+              .aggregate(idx=_.idx.min()))
+    return win, firsts.group_by(list(KEYS)).aggregate(new_categories=_.count())
+
+
+def _surveys(engine: FeatureEngine, index: PeriodIndex) -> ir.Table:
     """Per customer and period: the latest score (as the features: the last survey's, even
-    if empty; a struct, so the window can carry it forward) and the count and sum of
+    if empty) and would-recommend, as a struct led by the period, and the count and sum of
     scores; surveys before the first period count from it."""
-    latest = ("struct_pack(score := first(score ORDER BY survey_date DESC)"
-              + (", recommend := first(would_recommend ORDER BY survey_date DESC)"
-                 if recommend else "") + ")")
-    return [
-        f"sv_in AS (SELECT s.customer_id, s.survey_date, s.score"
-        f"{', s.would_recommend' if recommend else ''}, "
-        "coalesce(p.idx, 0) AS idx FROM contract_surveys s "
-        "ASOF LEFT JOIN p ON s.survey_date >= p.start "
-        "WHERE s.survey_date < (SELECT last_end FROM panel_end))",
-        f"sv_per AS (SELECT customer_id, idx, {latest} AS sv_last, "
-        "count(score) AS sv_n, sum(score) AS sv_total FROM sv_in GROUP BY customer_id, idx)",
-    ]
+    s = engine.tables["surveys"]
+    s = s.filter(s.survey_date < index.last_end).mutate(
+        idx=ibis.greatest(index.of(s.survey_date), 0))
+    latest = {"score": s.score.argmax(s.survey_date)}
+    if "would_recommend" in s.columns:
+        latest["recommend"] = s.would_recommend.argmax(s.survey_date)
+    per = s.group_by(list(KEYS)).aggregate(**latest, sv_n=s.score.count(),
+                                           sv_total=s.score.sum())
+    return per.select(*KEYS, sv_last=ibis.struct({"idx": per.idx, **{k: per[k] for k in latest}}),
+                      sv_n=per.sv_n, sv_total=per.sv_total)
 
 
-def _interaction_ctes(has_cost: bool) -> list[str]:
+def _interactions(engine: FeatureEngine, index: PeriodIndex) -> tuple[ir.Table, ir.Table]:
     """Per customer and period: cost and complaints opened in the period (NULL without
     contacts in it), and counts of contacts, complaints and referrals (those before the
     first period count from it); per customer and the period by whose end they were
     resolved (the later of opening and resolution): the running count of resolved
-    complaints and the running median response time."""
-    opened = "count(opened_idx) > 0"
-    cost = ("sum(service_cost) FILTER (WHERE opened_idx IS NOT NULL)" if has_cost
-            else f"CASE WHEN {opened} THEN 0.0 END")
-    running = "PARTITION BY customer_id ORDER BY idx RANGE UNBOUNDED PRECEDING"
-    return [
-        f"ia_in AS (SELECT i.customer_id, i.type{', i.service_cost' if has_cost else ''}, "
-        "p.idx AS opened_idx FROM contract_interactions i "
-        "ASOF LEFT JOIN p ON i.opened_at >= p.start "
-        "WHERE i.opened_at < (SELECT last_end FROM panel_end))",
-        f"ia_per AS (SELECT customer_id, coalesce(opened_idx, 0) AS idx, {cost} AS service_cost, "
-        f"CASE WHEN {opened} THEN count(*) FILTER (WHERE type = 'complaint' AND opened_idx "
-        "IS NOT NULL) END AS complaints, count(*) AS contacts, "
-        "count(*) FILTER (WHERE type = 'complaint') AS complaint_count, "
-        "count(*) FILTER (WHERE type = 'referral') AS referrals FROM ia_in "
-        "GROUP BY customer_id, coalesce(opened_idx, 0))",
-        "rs_in AS (SELECT r.customer_id, coalesce(p.idx, 0) AS idx, r.hours FROM "
-        "(SELECT customer_id, greatest(opened_at, resolved_at) AS done, "
-        "(epoch(resolved_at) - epoch(opened_at)) / 3600.0 AS hours "
-        "FROM contract_interactions WHERE type = 'complaint' AND resolved_at IS NOT NULL) r "
-        "ASOF LEFT JOIN p ON r.done >= p.start WHERE r.done < (SELECT last_end FROM panel_end))",
-        f"rs AS (SELECT DISTINCT customer_id, idx, struct_pack(resolved := count(*) OVER "
-        f"({running}), median := quantile_cont(hours, 0.5) OVER ({running})) AS rs_last "
-        "FROM rs_in)",
-    ]
+    complaints and the running median response time, as a struct led by the period."""
+    i = engine.tables["interactions"]
+    i = i.filter(i.opened_at < index.last_end)
+    opened = index.of(i.opened_at)
+    i = i.mutate(in_panel=opened >= 0, idx=ibis.greatest(opened, 0))
+    complaint = i.type == "complaint"
+    any_opened = i.count(where=i.in_panel) > 0
+    cost = (i.service_cost.sum(where=i.in_panel) if "service_cost" in i.columns
+            else ibis.ifelse(any_opened, 0.0, ibis.null("float64")))
+    contacts = i.group_by(list(KEYS)).aggregate(
+        service_cost=cost,
+        complaints=ibis.ifelse(any_opened, i.count(where=complaint & i.in_panel),
+                               ibis.null("int64")),
+        contacts=i.count(), complaint_count=i.count(where=complaint),
+        referrals=i.count(where=i.type == "referral"))
+
+    r = engine.tables["interactions"]
+    r = r.filter(r.type == "complaint", r.resolved_at.notnull()).mutate(
+        done=ibis.greatest(r.opened_at, r.resolved_at),
+        hours=response_hours(r.opened_at, r.resolved_at))
+    r = r.filter(r.done < index.last_end).mutate(idx=ibis.greatest(index.of(r.done), 0))
+    so_far = ibis.window(group_by="customer_id", order_by="idx", range=(None, 0))
+    resolved = r.select(*KEYS, rs_last=ibis.struct({
+        "idx": r.idx, "resolved": r.count().over(so_far),
+        "median": r.hours.median().over(so_far)})).distinct()
+    return contacts, resolved
+
+
+def _grid(sources: dict[str, ir.Table], index: PeriodIndex, churn) -> ir.Table:
+    """Every (customer, period) from the customer's first row in any source to the last
+    period with a transaction or starting within ``churn`` of the last sale (no later period
+    can be kept), at most to the one after the panel; customers with a sale only."""
+    win = sources["win"]
+    sales = win.group_by("customer_id").aggregate(
+        lo=_.idx.min(), tx_hi=_.idx.max(), last_sale=_.last_sale.max(),
+        sold=_.first_sale.count()).filter(_.sold > 0)
+    others = [sources[name].select(*KEYS) for name in ("surveys", "contacts") if name in sources]
+    if others:
+        earliest = ibis.union(*others, distinct=False).group_by("customer_id").aggregate(
+            other_lo=_.idx.min())
+        joined = sales.left_join(earliest, "customer_id")
+        sales = joined.select("customer_id", "tx_hi", "last_sale",
+                              lo=ibis.least(joined.lo, joined.other_lo.fill_null(joined.lo)))
+    hi = ibis.least(ibis.greatest(sales.tx_hi, index.of(sales.last_sale + churn)), index.n)
+    return sales.select("customer_id", idx=ibis.range(sales.lo, hi + 1, 1).unnest())
+
+
+def _columns(engine: FeatureEngine, run: ir.Table, window_cols: list[str]) -> ir.Table:
+    """The query's columns in the order of :meth:`FeatureEngine.features` (before
+    ``_derive``), with the customers table joined on."""
+    names = ["idx", "customer_id", "first_purchase", "last_purchase", "last_before_start",
+             "orders_total", "categories_total",
+             *[c for c in window_cols if c not in ("service_cost", "complaints")],
+             "next_orders"]
+    if "customers" in engine.tables:
+        customers = engine.tables["customers"]
+        cols = [c for c in ("signup_date", "channel", "market_type", "region")
+                if c in customers.columns]
+        run = run.left_join(customers.select("customer_id", *cols), "customer_id")
+        names += cols
+    named = {}
+    if "sv_last" in run.columns:
+        named |= {"satisfaction_latest": run.sv_last["score"],
+                  "satisfaction_mean": run.satisfaction_mean,
+                  "surveys_total": run.surveys_total}
+        if "recommend" in run.sv_last.type().names:
+            named["would_recommend"] = run.sv_last["recommend"]
+    if "rs_last" in run.columns:
+        named |= {"service_cost": run.service_cost, "complaints": run.complaints,
+                  "complaints_total": run.complaints_total,
+                  "unresolved_complaints":
+                      run.complaints_total - run.rs_last["resolved"].fill_null(0),
+                  "median_response_hours": run.rs_last["median"],
+                  "contacts_total": run.contacts_total, "referrals_made": run.referrals_made}
+    return run.select(*names, **named)
