@@ -33,7 +33,7 @@ def test_engine_defaults_to_embedded_duckdb():
 def test_engine_table_is_read_from_the_config(tmp_path, monkeypatch):
     monkeypatch.setenv("SPARK_TOKEN", SECRET)
     config = tmp_path / "c.toml"
-    config.write_text('[source]\nkind = "csv"\npath = "."\n[engine]\nbackend = "Spark"\n'
+    config.write_text('[source]\nkind = "csv"\npath = "."\n[engine]\nbackend = "spark"\n'
                       'url = "sc://spark.example:443/;token=${SPARK_TOKEN}"\nmemory = "4g"\n')
     spec = EngineSpec.from_settings(load_settings(config))
     assert spec == EngineSpec("spark", f"sc://spark.example:443/;token={SECRET}", "4g")
