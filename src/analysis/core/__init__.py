@@ -1,5 +1,6 @@
 """Shared vocabulary of every layer: typed results (`results`), the house style of figures
-(`plots`) and multiple-testing adjustments (`multitest`).
+(`plots`), reader text (`text`: numbers, intervals and data values as a reader sees them)
+and multiple-testing adjustments (`multitest`).
 
-May import: nothing from `analysis`.
+May import: nothing from `analysis` outside `core`.
 """

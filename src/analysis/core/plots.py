@@ -12,6 +12,8 @@ import matplotlib.ticker as mticker
 import numpy as np
 import seaborn as sns
 
+from analysis.core import text
+
 PALETTE = ["#1f4e79", "#e07b39", "#5b9bd5", "#70ad47", "#c00000", "#7f7f7f", "#ffc000"]
 HIGHLIGHT = "#c00000"
 NEUTRAL = "#7f7f7f"
@@ -33,6 +35,8 @@ def use_house_style() -> None:
             "axes.spines.top": False,
             "axes.spines.right": False,
             "legend.frameon": False,
+            # labels come from the data ("Promo $5 off"): never parse them as math text
+            "text.parse_math": False,
         }
     )
 
@@ -83,19 +87,12 @@ def money_axis(ax, axis: str = "y") -> None:
 
 
 def fmt_pct(x: float | None, decimals: int = 1) -> str:
-    return "n/a" if x is None else f"{100 * x:.{decimals}f}%"
+    return text.pct(x, decimals, missing="n/a")
 
 
 def fmt_money(x: float | None) -> str:
-    if x is None:
-        return "n/a"
-    sign = "-" if x < 0 else ""
-    x = abs(x)
-    for limit, suffix in ((1e9, "bn"), (1e6, "m"), (1e3, "k")):
-        if x >= limit:
-            return f"{sign}{x / limit:.1f}{suffix}"
-    return f"{sign}{x:,.0f}"
+    return text.money(x, missing="n/a")
 
 
 def fmt_int(x: int | None) -> str:
-    return "n/a" if x is None else f"{x:,}"
+    return text.count(x, missing="n/a")
