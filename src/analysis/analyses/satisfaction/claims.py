@@ -48,6 +48,13 @@ RESPONSE_BANDS: tuple[tuple[str, float, float], ...] = (
     ("over 7 days", 168.0, np.inf),
 )
 
+def _and(words) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    words = list(words)
+    return " and ".join([", ".join(words[:-1]), words[-1]]) if len(words) > 1 else \
+        "".join(words)
+
+
 def _pct(x: float | None) -> str:
     return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:+.1f}%"
 
@@ -550,8 +557,8 @@ def claim_c12(link: IndicatorLink | pd.DataFrame | None, reason: str | None = No
     if link.estimate is None:
         return ClaimResult.not_testable("C12", reason or link.reason, method, **common)
     e = link.estimate
-    names = ", ".join(label.split(" (")[0].lower() for label in link.indicators["label"])
-    apart = ", ".join(label.split(" (")[0].lower() for label in link.accounting["label"])
+    names = _and(label.split(" (")[0].lower() for label in link.indicators["label"])
+    apart = _and(label.split(" (")[0].lower() for label in link.accounting["label"])
     summary = (f"Across {len(link.indicators)} satisfaction indicators ({names}), the typical "
                f"partial correlation with profit is {e.value:+.2f} "
                f"[{e.low:+.2f}, {e.high:+.2f}]"
