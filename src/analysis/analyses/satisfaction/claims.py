@@ -551,6 +551,9 @@ def claim_c12(link: IndicatorLink | pd.DataFrame | None, reason: str | None = No
     common = {"reading": c12.reading, "quantity": c12.quantity}
     if isinstance(link, pd.DataFrame):
         link = indicator_link(link, replicates=replicates, seed=seed)
+    elif link is not None and not isinstance(link, IndicatorLink):
+        raise TypeError(f"claim_c12 takes indicator_link(features) or the feature table, not "
+                        f"a {type(link).__name__} (the correlation table is descriptive only)")
     if link is None:
         return ClaimResult.not_testable("C12", reason or "no satisfaction indicators", method,
                                         **common)
