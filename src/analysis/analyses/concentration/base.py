@@ -55,10 +55,13 @@ def value_basis(features: pd.DataFrame, gross_margin: float | None = None) -> Va
     if reason is None:
         return ValueBasis(PROFIT, "profit")
     if gross_margin is not None and 0 < gross_margin <= 1:
+        service = ("service cost" if "service_cost" in features
+                   and features["service_cost"].notna().any()
+                   else "nothing for service, whose cost is not recorded")
         return ValueBasis(
             ASSUMED, f"profit at an assumed {gross_margin:.0%} gross margin",
             f"Profit is assumed: {gross_margin:.0%} of revenue (the gross margin declared in "
-            f"the config under [assumptions]) minus service cost, because {reason}",
+            f"the config under [assumptions]) minus {service}, because {reason}",
             gross_margin)
     return ValueBasis(REVENUE, "revenue",
                       f"{reason}, so profit per customer is unknown (a company can declare "

@@ -294,21 +294,23 @@ def claim_c8(features: pd.DataFrame, scale: Scale | None,
              rules: Mapping[str, ClaimRule] | None = None) -> ClaimResult:
     """C8: is a top-box customer six times as likely to buy again as one in the box below?"""
     method = "risk ratio of repurchase in the next window, top box vs box below"
+    c8 = rule("C8", rules)
+    common = {"reading": c8.reading, "quantity": c8.quantity}
     if scale is None:
         return ClaimResult.not_testable("C8", "no satisfaction scale declared (no surveys)",
-                                        method)
+                                        method, **common)
     reason = satisfaction_missing_reason(features, "satisfaction_latest")
     if reason:
-        return ClaimResult.not_testable("C8", reason, method)
+        return ClaimResult.not_testable("C8", reason, method, **common)
     if "repurchase_next" not in features or features["repurchase_next"].isna().all():
         return ClaimResult.not_testable(
-            "C8", "repurchase in the next window is not observed yet (data end too soon)", method)
+            "C8", "repurchase in the next window is not observed yet (data end too soon)",
+            method, **common)
     try:
         risk = repurchase_risk(features, scale)
     except ValueError as err:
-        return ClaimResult.not_testable("C8", str(err), method)
+        return ClaimResult.not_testable("C8", str(err), method, **common)
     rr, odds, cap = risk.risk_ratio, risk.odds_ratio, risk.ceiling
-    c8 = rule("C8", rules)
     claimed = float(c8.claimed)
     summary = (f"Top-box customers bought again {rr.value:.2f} times as often as the box below "
                f"[{rr.low:.2f}, {rr.high:.2f}] ({risk.top_buyers:,}/{risk.top_n:,} vs "
