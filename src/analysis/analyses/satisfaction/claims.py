@@ -185,8 +185,9 @@ def claim_c7(features: pd.DataFrame, scale: Scale | None,
     over = (f"; over time (months with more top-box customers), {said(readings.over_time)} "
             f"over {readings.over_time.n} months, an association over time"
             if readings.over_time is not None else "")
-    lead = ("+5 percentage points more top-box customers go with " if driving == "top_box"
-            else f"+{readings.scale_points:g} points of satisfaction go with ")
+    lead = ("Judged reading: +5 percentage points more top-box customers go with "
+            if driving == "top_box" else
+            f"Judged reading: +{readings.scale_points:g} points of satisfaction go with ")
     summary = (f"{lead}{said(e)} profit per customer (n={e.n:,}; claim +100%){other}{over}. "
                "Associations, not causal effects.")
     return answer(
