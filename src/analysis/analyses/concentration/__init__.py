@@ -44,6 +44,7 @@ from analysis.analyses.concentration.shares import (
     concentration,
     customers_for_share,
     gini,
+    group_share,
     implied_top_share,
     lorenz_curve,
     pareto_top_share,

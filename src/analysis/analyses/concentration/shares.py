@@ -318,3 +318,39 @@ def concentration(values, measure: str = "revenue", fractions=TOP_FRACTIONS,
         gini=(estimate(point.gini[0], np.concatenate([r.gini for r in replicas])) if nonneg
               else None),
     )
+
+
+def group_share(values, members, replicates: int = 1000, seed: int = 0,
+                level: float = 0.95) -> Estimate:
+    """Share of the total held by a fixed group of customers (``members``, booleans), with
+    a customer-bootstrap percentile-t interval.
+
+    The share is a ratio of sums, R = sum(v over members) / sum(v); each replicate is
+    studentized by its linearization standard error, sqrt(sum c (v m - R v)^2) / sum c v.
+    For a heavy-tailed top tier the plain percentile interval covered about 93%; this one
+    is meant to keep 95% (``tests/test_concentration.py``).
+    """
+    v = _as_values(values, "values")
+    m = np.asarray(members, dtype=bool)
+    n = len(v)
+    if n < 2 or len(m) != n or v.sum() <= 0:
+        return Estimate(None, n=n, method="share of the total: needs two customers and a "
+                        "positive total", unit="share")
+    a = v * m
+    value = float(a.sum() / v.sum())
+
+    def se_of(c: np.ndarray, r: np.ndarray) -> np.ndarray:
+        spread = c @ (a * a) - 2 * r * (c @ (a * v)) + r * r * (c @ (v * v))
+        return np.sqrt(np.clip(spread, 0, None)) / (c @ v)
+
+    se = float(se_of(np.ones((1, n)), np.array([value]))[0])
+    draws, t_values = [], []
+    for c in bootstrap_counts(n, replicates, seed):
+        r = (c @ a) / (c @ v)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t_values.append((r - value) / se_of(c, r))
+        draws.append(r)
+    low, high, kind = _studentized(value, se, np.concatenate(t_values), np.concatenate(draws),
+                                   level)
+    return Estimate(value, low, high, n, f"share of the total, customer bootstrap "
+                    f"({replicates} resamples, group fixed), {kind} interval", level, "share")
