@@ -277,3 +277,208 @@ def test_spikes_draw_one_stem_per_value():
     np.testing.assert_array_equal(y[~np.isnan(y)], [0, 0.5, 0, 0, 0, 2.0])
     assert np.isnan(x[2::3]).all() and np.isnan(y[2::3]).all()
     plt.close("all")
+
+
+# -- C12: one estimate, one interval ---------------------------------------------------------
+
+
+def indicator_frame(n: int = 3000, rhos=(0.10, 0.30, 0.50), seed: int = 0) -> pd.DataFrame:
+    """Customers whose indicators have known correlations with profit (bivariate normal,
+    controls independent of everything): the signed Spearman partial correlations are
+    6/pi asin(rho/2). Response time and promotion share are signed -1."""
+    rng = np.random.default_rng(seed)
+    profit = rng.normal(size=n)
+
+    def linked(rho):
+        return rho * profit + np.sqrt(1 - rho**2) * rng.normal(size=n)
+
+    survey = linked(rhos[0])
+    frame = pd.DataFrame({
+        "profit": profit, "satisfaction_mean": survey,
+        "satisfaction_latest": survey + rng.normal(0, 0.1, n),   # the same survey
+        "top_box": pd.array(survey > 1, dtype="boolean"),
+        "would_recommend": np.clip(np.round(5 + 2 * survey), 0, 10),
+        "median_response_hours": -linked(rhos[1]),
+        "promo_share": -linked(rhos[2]),
+        "avg_order_value": linked(0.9), "return_rate": -linked(0.6),
+        "complaints_total": rng.poisson(1, n), "service_cost": rng.exponential(20, n),
+        "tenure_days": rng.uniform(10, 2000, n), "orders_total": rng.integers(1, 20, n)})
+    return frame
+
+
+def test_c12_recovers_the_median_partial_correlation_and_keeps_profit_parts_apart():
+    frame = indicator_frame()
+    link = sat.indicator_link(frame, replicates=200, seed=1)
+    truth = sat.spearman_of_normal(0.30)       # the median of the three indicators
+    assert link.estimate.covers(truth)
+    assert link.estimate.value == pytest.approx(truth, abs=0.04)
+    # one survey counted once; order value, returns and (costly) complaints kept apart
+    assert list(link.indicators["indicator"]) == ["satisfaction_mean",
+                                                  "median_response_hours", "promo_share"]
+    assert set(link.accounting["indicator"]) == {"avg_order_value", "return_rate",
+                                                 "complaint_rate"}
+    # their strong accounting links do not enter the estimate
+    assert link.accounting["signed_r"].max() > 0.5 > link.estimate.high
+    result = sc.claim_c12(link)
+    assert result.verdict is Verdict.STRONGER or result.verdict is Verdict.HOLDS
+    assert result.estimate == link.estimate.value and result.low < result.high
+    verdict_part = result.summary.split(" Verdict: ")[1]
+    assert verdict_part.count(". ") == 0 and ";" not in verdict_part   # one sentence
+
+
+def test_c12_complaint_rate_is_an_indicator_when_complaints_carry_no_recorded_cost():
+    frame = indicator_frame().drop(columns="service_cost")
+    satisfaction, accounting = sat.split_indicators(sat.with_derived(frame))
+    assert "complaint_rate" in satisfaction and "complaint_rate" not in accounting
+
+
+def test_c12_without_a_link_is_weaker_and_says_no_material_difference():
+    link = sat.indicator_link(indicator_frame(n=6000, rhos=(0.0, 0.02, 0.04), seed=3),
+                              replicates=150)
+    result = sc.claim_c12(link)
+    assert result.verdict is Verdict.WEAKER
+    assert "no material difference" in result.summary
+
+
+@pytest.mark.slow
+def test_c12_bootstrap_interval_covers_the_true_median():
+    """60 simulated companies of 400 customers, 80 customer resamples each: the percentile
+    interval of the median signed partial correlation should cover the true median (0.288)
+    in 95% of companies (300 companies of 800 with 200 resamples: 95.0%). Accepted: at least
+    53 of 60 (2.4 binomial standard deviations below 57)."""
+    truth = sat.spearman_of_normal(0.30)
+    covered = sum(sat.indicator_link(indicator_frame(400, seed=2000 + s), replicates=80,
+                                     seed=90_000 + s).estimate.covers(truth)
+                  for s in range(60))
+    assert covered >= 53
+
+
+# -- C8: the base-rate ceiling and the odds ratio -------------------------------------------
+
+
+def repurchase_frame(p_top: float, p_below: float, n: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    score = np.repeat([5.0, 4.0], n)
+    bought = np.concatenate([rng.random(n) < p_top, rng.random(n) < p_below])
+    return pd.DataFrame({"satisfaction_latest": score,
+                         "repurchase_next": pd.array(bought, dtype="boolean")})
+
+
+def test_c8_odds_ratio_is_recovered_and_the_ceiling_says_when_6x_is_impossible():
+    p_top, p_below = 0.6, 0.47
+    risk = sc.repurchase_risk(repurchase_frame(p_top, p_below, 5000, seed=2), CSAT)
+    odds_truth = (p_top / (1 - p_top)) / (p_below / (1 - p_below))
+    assert risk.odds_ratio.covers(odds_truth)
+    assert risk.risk_ratio.covers(p_top / p_below)
+    assert risk.ceiling.covers(1 / p_below) and risk.ceiling.high < 6
+    result = sc.claim_c8(repurchase_frame(p_top, p_below, 5000, seed=2), CSAT)
+    assert result.verdict is Verdict.WEAKER
+    assert "arithmetically impossible" in result.summary and "odds ratio" in result.summary
+    assert result.details["claim_impossible"]
+    # a rare base rate leaves room for 6x: no such sentence, and 6x can hold
+    rare = sc.claim_c8(repurchase_frame(0.6, 0.1, 3000, seed=4), CSAT)
+    assert "impossible" not in rare.summary and rare.verdict is Verdict.HOLDS
+
+
+@pytest.mark.slow
+def test_c8_odds_ratio_interval_covers_at_the_nominal_rate():
+    p_top, p_below = 0.5, 0.3
+    truth = (p_top / (1 - p_top)) / (p_below / (1 - p_below))
+    covered = sum(sc.repurchase_risk(repurchase_frame(p_top, p_below, 400, seed=s),
+                                     CSAT).odds_ratio.covers(truth) for s in range(400))
+    assert 370 <= covered <= 390   # 95% of 400 = 380, +-2.3 binomial standard deviations
+
+
+# -- C7: both readings and the company over time ---------------------------------------------
+
+
+def readings_frame(n: int = 5000, seed: int = 0):
+    """Top-box customers earn 40 more (mean profit 200): +5 percentage points of top-box
+    customers raise mean profit by 0.05 * 40 / 200 = 1%."""
+    rng = np.random.default_rng(seed)
+    score = rng.choice([1.0, 2.0, 3.0, 4.0, 5.0], n, p=[0.05, 0.1, 0.2, 0.35, 0.3])
+    top = score == 5
+    profit = 200 + 40 * (top - top.mean()) + rng.normal(0, 50, n)
+    return pd.DataFrame({"satisfaction_mean": score, "satisfaction_latest": score,
+                         "top_box": pd.array(top, dtype="boolean"), "profit": profit,
+                         "tenure_days": rng.uniform(10, 2000, n)})
+
+
+def monthly_panel(months: int, seed: int = 0, per_month: int = 300) -> pd.DataFrame:
+    """A company whose monthly top-box share moves; profit per customer follows it:
+    log profit per customer = log 100 + 2 * share, so +5 points give exp(0.1) - 1."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for m in range(months):
+        share = 0.3 + 0.1 * np.sin(m / 2) + rng.normal(0, 0.02)
+        top = rng.random(per_month) < share
+        level = 100 * np.exp(2 * top.mean())
+        rows.append(pd.DataFrame({"month": f"2025-{m:03d}", "orders": 1.0,
+                                  "top_box": pd.array(top, dtype="boolean"),
+                                  "satisfaction_latest": np.where(top, 5.0, 4.0),
+                                  "profit": level * rng.lognormal(-0.02, 0.2, per_month)}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_c7_reports_both_readings_and_the_top_box_one_drives_the_verdict():
+    frame = readings_frame()
+    result = sc.claim_c7(frame, CSAT, panel=monthly_panel(24))
+    readings = sc.satisfaction_readings(frame, CSAT, panel=monthly_panel(24))
+    assert readings.top_box.covers(0.01)
+    assert result.details["reading_used"] == "top_box"
+    assert result.estimate == pytest.approx(readings.top_box.value)
+    assert "percentage points more top-box customers" in result.summary
+    assert "0.2 points on the csat5 scale" in result.summary
+    assert "association over time" in result.summary
+    assert readings.over_time.covers(np.expm1(0.1)) and readings.over_time.n == 24
+    assert result.verdict is Verdict.WEAKER
+
+
+def test_c7_over_time_needs_twelve_months_and_says_so():
+    readings = sc.satisfaction_readings(readings_frame(), CSAT, panel=monthly_panel(8))
+    assert readings.over_time is None and "at least 12 months" in readings.reasons["over_time"]
+    result = sc.claim_c7(readings_frame(), CSAT, panel=monthly_panel(8))
+    assert result.verdict is not Verdict.NOT_TESTABLE and "over time" not in result.summary
+
+
+def test_c7_without_a_top_box_flag_uses_the_scale_reading_and_says_so():
+    frame = readings_frame().drop(columns="top_box")
+    result = sc.claim_c7(frame, CSAT)
+    assert result.details["reading_used"] == "scale"
+    assert "scale reading is used" in result.reading
+
+
+# -- degenerate input: reasons in words, never exceptions -------------------------------------
+
+
+def degenerate_frames():
+    base = readings_frame(200)
+    base["repurchase_next"] = pd.array(np.arange(200) % 2 == 0, dtype="boolean")
+    one = base.copy()
+    one.loc[one.index[1:], ["satisfaction_mean", "satisfaction_latest"]] = np.nan
+    one["top_box"] = pd.array([True] + [pd.NA] * 199, dtype="boolean")
+    flat = base.assign(satisfaction_mean=4.0, satisfaction_latest=4.0,
+                       top_box=pd.array([False] * 200, dtype="boolean"))
+    no_surveys = base.drop(columns=["satisfaction_mean", "satisfaction_latest", "top_box"])
+    empty_box = base.assign(satisfaction_latest=5.0)
+    no_profit = base.assign(profit=np.nan)
+    return {"one surveyed customer": one, "zero variance": flat, "no surveys": no_surveys,
+            "empty box below": empty_box, "no profit": no_profit, "no rows": base.iloc[:0]}
+
+
+UNTESTABLE = {"one surveyed customer": {"C7", "C8", "C12"}, "zero variance": {"C7", "C8", "C12"},
+              "no surveys": {"C7", "C8", "C12"}, "empty box below": {"C8"},
+              "no profit": {"C7", "C12"}, "no rows": {"C7", "C8", "C12"}}
+
+
+@pytest.mark.parametrize("name", list(degenerate_frames()))
+def test_degenerate_satisfaction_input_gives_reasons(name):
+    frame = degenerate_frames()[name]
+    results = [sc.claim_c7(frame, CSAT, panel=monthly_panel(3)), sc.claim_c8(frame, CSAT),
+               sc.claim_c12(frame, replicates=20)]
+    untestable = {r.claim_id for r in results if r.verdict is Verdict.NOT_TESTABLE}
+    assert untestable == UNTESTABLE[name]
+    for result in results:
+        text = result.reason or result.summary
+        assert text and "nan" not in text.lower() and "None" not in text
+    assert sc.claim_c12(None, "no surveys").reason == "no surveys"

@@ -93,6 +93,14 @@ def test_the_demo_findings_of_the_review_read_correctly():
     assert c4.verdict is Verdict.WEAKER and "no material difference" in c4.finding
     # C11 has no stronger side: outside the band is a contradiction, both ways
     assert judge(RULE_SET["C11"], Estimate(0.43, 0.41, 0.45, 900)).verdict is Verdict.WEAKER
+    # C7 read as +5 percentage points of top-box customers: +1.1% [0.1%, 2.0%] of profit
+    c7 = judge(RULE_SET["C7"], Estimate(0.011, 0.001, 0.020, 11210))
+    assert c7.verdict is Verdict.WEAKER and "+0.1% to +2.0%" in c7.finding
+    # C8: a risk ratio capped at 2.1 by the base rate cannot reach 6x: weaker, by the rule
+    assert judge(RULE_SET["C8"], Estimate(1.06, 1.00, 1.12, 5600)).verdict is Verdict.WEAKER
+    # C12: a median partial correlation of 0.07 [0.06, 0.09] is inside the negligible band
+    c12 = judge(RULE_SET["C12"], Estimate(0.075, 0.06, 0.09, 12083))
+    assert c12.verdict is Verdict.WEAKER and "no material difference" in c12.finding
 
 
 directional = [r for r in RULES if r.claimed is None]

@@ -81,13 +81,16 @@ RULES: tuple[ClaimRule, ...] = (
     ClaimRule(
         "C7", "+5 points of satisfaction doubles profit",
         "raising satisfaction by five percentage points doubles profit",
-        "customers 5% of the satisfaction scale more satisfied earn about twice the profit",
-        "relative change in profit per customer for +5% of the satisfaction scale",
+        "five percentage points more customers in the top box of satisfaction go with about "
+        "twice the profit per customer (also shown: +5% of the scale, and the company over "
+        "time)",
+        "relative change in profit per customer for +5 percentage points of top-box customers",
         Direction.HIGHER, claimed=1.0, null=0.0, unit="relative"),
     ClaimRule(
         "C8", "Very satisfied customers are 6x more likely to buy again",
         "a very satisfied customer is six times more likely to buy again than a satisfied one",
-        "top-box customers buy again about six times as often as customers in the box below",
+        "top-box customers buy again about six times as often as customers in the box below "
+        "(the base rate of the box below caps what is possible; the odds ratio is shown too)",
         "risk ratio of buying again in the next window, top box vs the box below",
         Direction.HIGHER, claimed=6.0, null=1.0, scale=Scale.LOG, unit="ratio"),
     ClaimRule(
@@ -110,8 +113,11 @@ RULES: tuple[ClaimRule, ...] = (
     ClaimRule(
         "C12", "Satisfaction indicators move with profit",
         "complaint rate, return rate, purchase amount and price sensitivity move with profit",
-        "satisfaction indicators are linked to profit, each in its expected direction",
-        "typical correlation of the satisfaction indicators with profit",
+        "satisfaction indicators (one survey counted once, response time, price "
+        "sensitivity) are linked to profit, each in its expected direction; parts of profit "
+        "(order value, returns, costly complaints) are shown apart",
+        "median partial correlation of the satisfaction indicators with profit (controls: "
+        "tenure and size), signed so that positive means the expected direction",
         Direction.HIGHER, null=0.0, unit="r"),
 )
 CLAIM_IDS = tuple(r.claim_id for r in RULES)

@@ -71,7 +71,7 @@ class Scale(enum.StrEnum):
 #: how an edge or estimate is written in the verdict sentence, by unit
 FORMATS: dict[str, Callable[[float], str]] = {
     "share": lambda x: f"{x:.1%}",
-    "relative": lambda x: f"{x:+.0%}",
+    "relative": lambda x: f"{x:+.1%}",
     "ratio": lambda x: f"{x:.2f}",
     "r": lambda x: f"{x:+.2f}",
     "money": lambda x: f"{x:,.2f}",

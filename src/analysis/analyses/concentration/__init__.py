@@ -6,6 +6,16 @@ The notebooks import the package
 modules is available here.
 """
 
+from analysis.analyses.concentration.base import (
+    ASSUMED,
+    PROFIT,
+    REVENUE,
+    ValueBasis,
+    costly_non_buyers,
+    value_basis,
+    window_customers,
+    with_profit,
+)
 from analysis.analyses.concentration.claims import (
     claim_c1,
     claim_c2,
@@ -34,9 +44,11 @@ from analysis.analyses.concentration.shares import (
     concentration,
     customers_for_share,
     gini,
+    group_share,
     implied_top_share,
     lorenz_curve,
     pareto_top_share,
+    share_standard_errors,
     top_shares,
 )
 from analysis.analyses.concentration.tail import (

@@ -9,6 +9,12 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from analysis.analyses.concentration.base import (
+    ValueBasis,
+    value_basis,
+    window_customers,
+    with_profit,
+)
 from analysis.analyses.concentration.claims import claim_c1, claim_c2, claim_c6
 from analysis.analyses.concentration.shares import (
     PROFIT_FRACTIONS,
@@ -17,6 +23,7 @@ from analysis.analyses.concentration.shares import (
     _as_values,
     concentration,
     lorenz_curve,
+    top_shares,
 )
 from analysis.analyses.concentration.tail import EXACT_8020_INDEX, fit_tail
 from analysis.analyses.concentration.whale import (
@@ -34,21 +41,22 @@ from analysis.core.verdicts import ClaimRule
 # -- figures --------------------------------------------------------------------------------
 
 
-def plot_lorenz(values, conc: Concentration, ax=None):
+def plot_lorenz(values, conc: Concentration, ax=None, label: str | None = None):
     if ax is None:
         _, ax = plots.new_figure()
+    label = label or conc.measure
     curve = lorenz_curve(values)
-    ax.plot(curve["customers"], curve["value"], label=f"{conc.measure} (Lorenz curve)")
+    ax.plot(curve["customers"], curve["value"], label=f"{label} (Lorenz curve)")
     ax.plot([0, 1], [0, 1], color=plots.NEUTRAL, linestyle=":", label="perfect equality")
     ax.scatter([0.8], [0.2], color=plots.HIGHLIGHT, zorder=3, label="exact 80/20")
     share = conc.shares.get(0.2)
     gini_text = f"; Gini {conc.gini.value:.2f}" if conc.gini else ""
-    plots.finding(ax, f"The top 20% of customers bring {share.value:.0%} of {conc.measure}",
+    plots.finding(ax, f"The top 20% of customers bring {share.value:.0%} of {label}",
                   f"n={conc.n:,} customers{gini_text}; smallest customers on the left")
     plots.percent_axis(ax, "x")
     plots.percent_axis(ax, "y")
     ax.set_xlabel("share of customers (smallest first)")
-    ax.set_ylabel(f"share of {conc.measure}")
+    ax.set_ylabel(f"share of {label}")
     ax.legend(loc="upper left")
     return ax
 
@@ -120,10 +128,17 @@ def plot_tail(values, fit, ax=None):
 
 @dataclasses.dataclass(frozen=True)
 class ConcentrationReport:
-    """Everything the concentration section shows, for one window ending at the period end."""
+    """Everything the concentration section shows, for one window ending at the period end.
+
+    ``revenue`` is measured over the window's buyers; ``profit``, the whale curve and the
+    size bands over the buyers *and* the customers who bought nothing but caused cost
+    (``non_buyers`` of them). ``basis`` says whether profit is measured, assumed from a
+    declared gross margin, or unknown. A part that cannot be computed is None, with its
+    reason in ``notes``; the report itself never fails on data.
+    """
 
     window_months: int
-    revenue: Concentration
+    revenue: Concentration | None
     profit: Concentration | None
     whale: WhaleCurve | None
     bands: SizeBands | None
@@ -132,26 +147,43 @@ class ConcentrationReport:
     core: pd.DataFrame
     claims: tuple[ClaimResult, ...]
     profit_reason: str | None
+    basis: ValueBasis | None = None
+    non_buyers: int = 0
+    non_buyer_cost: float = 0.0
+    values: pd.Series | None = None          # the measure per customer behind the claims
+    comparison: pd.DataFrame | None = None   # top-20% share with and without non-buyers
+    notes: tuple[str, ...] = ()
+
+    @property
+    def measure(self) -> Concentration | None:
+        """The concentration the claims rest on: profit if known, else revenue."""
+        return self.profit or self.revenue
 
     def headlines(self) -> dict[str, Estimate]:
-        out = {"top20_revenue_share": self.revenue.shares[0.2],
-               "revenue_gini": self.revenue.gini,
-               "customers_for_80pct_revenue": self.revenue.customers_for_80}
+        out = {}
+        if self.revenue is not None:
+            out.update(top20_revenue_share=self.revenue.shares[0.2],
+                       revenue_gini=self.revenue.gini,
+                       customers_for_80pct_revenue=self.revenue.customers_for_80)
         if self.profit is not None:
             out["top20_profit_share"] = self.profit.shares[0.2]
             out["customers_for_80pct_profit"] = self.profit.customers_for_80
         if self.whale is not None:
             out["unprofitable_customers"] = self.whale.unprofitable_share
-        if self.tail.index.value is not None:
+        if self.tail is not None and self.tail.index.value is not None:
             out["pareto_tail_index"] = self.tail.index
         return {k: v for k, v in out.items() if v is not None}
 
 
-def profit_missing_reason(features: pd.DataFrame) -> str | None:
+def profit_missing_reason(features: pd.DataFrame, basis: ValueBasis | None = None) -> str | None:
+    """Why profit cannot be measured on ``features`` (None when it can)."""
+    basis = basis or value_basis(features)
+    if not basis.has_profit:
+        return basis.note
     if "profit" not in features or features["profit"].isna().any():
-        return "cost of goods is not supplied, so profit per customer is unknown"
+        return "profit per customer is unknown for some customers"
     if features["profit"].sum() <= 0:
-        return "total profit in the window is not positive"
+        return "total profit in the window is not positive, so shares of it have no meaning"
     return None
 
 
@@ -161,29 +193,75 @@ def service_missing_reason(features: pd.DataFrame) -> str | None:
     return None
 
 
+def _comparison(profit: Concentration | None, buyers: pd.DataFrame) -> pd.DataFrame | None:
+    """Top-20% profit share with the costly non-buyers (as tested) and without them."""
+    if profit is None:
+        return None
+    rows = [{"customers counted": "buyers and non-buyers who caused cost", "customers":
+             profit.n, "top 20% share": profit.shares[0.2].value}]
+    values = buyers["profit"].to_numpy(float)
+    if len(values) >= 2 and np.isfinite(values).all() and values.sum() > 0:
+        rows.append({"customers counted": "buyers only", "customers": len(values),
+                     "top 20% share": float(top_shares(values, (0.2,))[0])})
+    return pd.DataFrame(rows)
+
+
 def concentration_report(features: pd.DataFrame, previous: pd.DataFrame | None,
                          windows: Mapping[int, pd.DataFrame], window_months: int = 12,
                          replicates: int = 1000, gof_replicates: int = 100,
-                         seed: int = 0, rules: Mapping[str, ClaimRule] | None = None
-                         ) -> ConcentrationReport:
-    """The 80/20 section: shares with intervals, whale curve, size bands, tail, windows, core."""
-    buyers = features[features["orders"] > 0]
-    if len(buyers) < 2:
-        raise ValueError(f"concentration: only {len(buyers)} customers bought in the window")
-    revenue = concentration(buyers["revenue"].clip(lower=0), "revenue", TOP_FRACTIONS,
-                            replicates, seed)
-    reason = profit_missing_reason(buyers)
+                         seed: int = 0, rules: Mapping[str, ClaimRule] | None = None,
+                         gross_margin: float | None = None) -> ConcentrationReport:
+    """The 80/20 section: shares with intervals, whale curve, size bands, tail, windows, core.
+
+    ``gross_margin``: the company's declared margin (``ctx.settings.gross_margin``), used as
+    a labelled assumption only when cost of goods is not supplied.
+    """
+    notes: list[str] = []
+
+    def attempt(build, what):
+        try:
+            return build()
+        except ValueError as error:
+            notes.append(f"{what}: {error}")
+            return None
+
+    basis = value_basis(features, gross_margin)
+    features = with_profit(features, basis)
+    buyers = window_customers(features, "revenue")
+    revenue_values = buyers["revenue"].clip(lower=0)
+    revenue = None
+    if len(buyers) < 2 or revenue_values.sum() <= 0:
+        notes.append(f"revenue: only {len(buyers)} customers bought in the window, with "
+                     f"{revenue_values.sum():,.2f} revenue; shares need two buyers and revenue")
+    else:
+        revenue = attempt(lambda: concentration(revenue_values, "revenue", TOP_FRACTIONS,
+                                                replicates, seed), "revenue")
+    counted = window_customers(features, "profit")
+    costly = counted[~counted.index.isin(buyers.index)]
+    reason = profit_missing_reason(counted, basis)
     profit = whale = None
     if reason is None:
-        profit = concentration(buyers["profit"], "profit", PROFIT_FRACTIONS, replicates, seed)
-        whale = whale_curve(buyers["profit"])
-    service_reason = reason or service_missing_reason(buyers)
-    bands = size_bands(buyers) if service_reason is None else None
+        profit = attempt(lambda: concentration(counted["profit"], "profit", PROFIT_FRACTIONS,
+                                               replicates, seed), "profit")
+        whale = attempt(lambda: whale_curve(counted["profit"]), "whale curve")
+    service_reason = reason or service_missing_reason(counted)
+    bands = None
+    if service_reason is None:
+        bands = attempt(lambda: size_bands(counted), "size bands")
+        if bands is None:
+            service_reason = notes[-1].removeprefix("size bands: ")
     tail = fit_tail(buyers["revenue"], gof_replicates, seed=seed)
     measure = "profit" if profit is not None else "revenue"
-    by_window = share_by_window(windows, measure, max(200, replicates // 4), seed)
+    by_window = share_by_window({m: with_profit(f, basis) for m, f in windows.items()}, measure,
+                                max(200, replicates // 4), seed)
     core = core_customers(buyers, previous, by=measure)
-    claims = (claim_c1(profit, reason, rules), claim_c2(whale, profit, reason, rules),
-              claim_c6(bands, service_reason, rules))
+    claims = (claim_c1(profit, reason, rules, revenue=revenue, basis=basis,
+                       non_buyers=len(costly)),
+              claim_c2(whale, profit, reason, rules, basis=basis),
+              claim_c6(bands, service_reason, rules, basis=basis))
+    values = counted["profit"] if profit is not None else revenue_values
+    cost = costly["service_cost"].fillna(0.0).sum() - costly["revenue"].clip(upper=0).sum() \
+        if len(costly) else 0.0
     return ConcentrationReport(window_months, revenue, profit, whale, bands, tail, by_window,
-                               core, claims, reason)
+                               core, claims, reason, basis, len(costly), float(cost), values,
+                               _comparison(profit, buyers), tuple(notes))

@@ -14,6 +14,7 @@ not be whole), which makes the share a continuous, monotone function of k.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
@@ -194,6 +195,43 @@ def _interval(samples: np.ndarray, level: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
+def share_standard_errors(counts: np.ndarray, v_desc: np.ndarray, fractions: Sequence[float],
+                          shares: np.ndarray) -> np.ndarray:
+    """Standard errors of top-k shares from their influence function, for samples given as
+    counts (as in :func:`_run_statistics`; a row of ones is the sample itself).
+
+    The share of the top fraction p is S = T / mu with T the mean of the values above the
+    (1 - p) quantile q (counted as zero below it). Its influence function is
+    ``(max(x, q) - q (1 - p) - S x) / mu``, so se = sqrt(sum of IF^2) / n. Rows x fractions.
+    """
+    c = np.atleast_2d(np.asarray(counts, dtype=float))
+    n = c.sum(axis=1)
+    mu = (c @ v_desc) / n
+    ends = np.cumsum(c, axis=1)
+    out = np.empty((len(c), len(fractions)))
+    for j, p in enumerate(fractions):
+        whole = np.floor(p * n)
+        cut = np.minimum([np.searchsorted(ends[r], whole[r], "right") for r in range(len(c))],
+                         len(v_desc) - 1)
+        q = v_desc[cut][:, None]
+        influence = np.maximum(v_desc[None, :], q) - q * (1 - p) - shares[:, j:j + 1] * v_desc
+        out[:, j] = np.sqrt(np.einsum("ij,ij->i", c, influence**2)) / (n * np.abs(mu))
+    return out
+
+
+def _studentized(point: float, se: float, t: np.ndarray, samples: np.ndarray,
+                 level: float) -> tuple[float, float, str]:
+    """Percentile-t interval ``point - t_(1-a) se, point - t_(a) se`` from the bootstrap
+    t-values; the percentile interval when no standard error can be formed (all values
+    equal)."""
+    t = t[np.isfinite(t)]
+    if not (se > 0 and math.isfinite(se)) or len(t) < 0.9 * len(samples):
+        return (*_interval(samples, level), "percentile")
+    tail = (1 - level) / 2
+    t_low, t_high = np.quantile(t, [tail, 1 - tail])
+    return float(point - t_high * se), float(point - t_low * se), "percentile-t"
+
+
 @dataclasses.dataclass(frozen=True)
 class Concentration:
     """Top-k shares of one value (revenue or profit), the share of customers needed for 80%,
@@ -225,11 +263,21 @@ class Concentration:
 def concentration(values, measure: str = "revenue", fractions=TOP_FRACTIONS,
                   replicates: int = 2000, seed: int = 0, level: float = 0.95,
                   chunk: int | None = None) -> Concentration:
-    """Top shares, customers for 80% and Gini with customer-bootstrap percentile intervals.
+    """Top shares, customers for 80% and Gini with customer-bootstrap intervals.
 
     A replicate draws n customers with replacement. Drawn as indices into the values in
     descending order, a replicate is fully described by how often each index was drawn
     (a bincount), and the statistics of the sorted resample follow from those counts.
+
+    The top shares get percentile-t (studentized) intervals: each replicate's share is
+    divided by its own influence-function standard error
+    (:func:`share_standard_errors`). Coverage of the population top-20% share in
+    simulation (lognormal spend): sigma 1.0 and 1,000 customers 94.5% (percentile: 93%);
+    sigma 1.2 and 2,000 customers 94.8% (93.7%); sigma 1.4 and 12,000 customers, the demo's
+    size, 96.5% (95.5%). Very heavy tails with few customers stay short: sigma 1.5 and
+    500-2,000 customers 92-93% (percentile 91%), because a small sample that misses the
+    rare giants cannot show them to any resampling method. Customers for 80% and the Gini
+    keep percentile intervals.
     """
     v = _as_values(values, measure)
     n = len(v)
@@ -238,21 +286,74 @@ def concentration(values, measure: str = "revenue", fractions=TOP_FRACTIONS,
                          f"(got n={n}, total={v.sum():.2f})")
     v_desc = np.sort(v)[::-1]
     nonneg = bool((v >= 0).all())
-    point = _run_statistics(np.ones((1, n)), v_desc, fractions, with_gini=nonneg)
-    replicas = [_run_statistics(w, v_desc, fractions, with_gini=nonneg)
-                for w in bootstrap_counts(n, replicates, seed, chunk)]
+    ones = np.ones((1, n))
+    point = _run_statistics(ones, v_desc, fractions, with_gini=nonneg)
+    point_se = share_standard_errors(ones, v_desc, fractions, point.shares)[0]
+    replicas, t_values = [], []
+    for w in bootstrap_counts(n, replicates, seed, chunk):
+        r = _run_statistics(w, v_desc, fractions, with_gini=nonneg)
+        se = share_standard_errors(w, v_desc, fractions, r.shares)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t_values.append((r.shares - point.shares) / se)
+        replicas.append(r)
     shares_b = np.vstack([r.shares for r in replicas])
-    method = f"customer bootstrap, {replicates} replicates, percentile interval"
+    t_b = np.vstack(t_values)
+    method = f"customer bootstrap, {replicates} replicates"
 
     def estimate(value, samples):
         low, high = _interval(samples, level)
-        return Estimate(float(value), low, high, n, method, level, "share")
+        return Estimate(float(value), low, high, n, f"{method}, percentile interval", level,
+                        "share")
+
+    def share(j):
+        low, high, kind = _studentized(float(point.shares[0, j]), float(point_se[j]),
+                                       t_b[:, j], shares_b[:, j], level)
+        if nonneg:   # a top share of non-negative values lies between k and 1
+            low, high = max(low, fractions[j]), min(high, 1.0)
+        return Estimate(float(point.shares[0, j]), low, high, n, f"{method}, {kind} interval",
+                        level, "share")
 
     return Concentration(
         measure=measure, n=n, total=float(v.sum()),
-        shares={k: estimate(point.shares[0, j], shares_b[:, j]) for j, k in enumerate(fractions)},
+        shares={k: share(j) for j, k in enumerate(fractions)},
         customers_for_80=estimate(point.customers[0],
                                   np.concatenate([r.customers for r in replicas])),
         gini=(estimate(point.gini[0], np.concatenate([r.gini for r in replicas])) if nonneg
               else None),
     )
+
+
+def group_share(values, members, replicates: int = 1000, seed: int = 0,
+                level: float = 0.95) -> Estimate:
+    """Share of the total held by a fixed group of customers (``members``, booleans), with
+    a customer-bootstrap percentile-t interval.
+
+    The share is a ratio of sums, R = sum(v over members) / sum(v); each replicate is
+    studentized by its linearization standard error, sqrt(sum c (v m - R v)^2) / sum c v.
+    For a heavy-tailed top tier the plain percentile interval covered about 93%; this one
+    is meant to keep 95% (``tests/test_concentration.py``).
+    """
+    v = _as_values(values, "values")
+    m = np.asarray(members, dtype=bool)
+    n = len(v)
+    if n < 2 or len(m) != n or v.sum() <= 0:
+        return Estimate(None, n=n, method="share of the total: needs two customers and a "
+                        "positive total", unit="share")
+    a = v * m
+    value = float(a.sum() / v.sum())
+
+    def se_of(c: np.ndarray, r: np.ndarray) -> np.ndarray:
+        spread = c @ (a * a) - 2 * r * (c @ (a * v)) + r * r * (c @ (v * v))
+        return np.sqrt(np.clip(spread, 0, None)) / (c @ v)
+
+    se = float(se_of(np.ones((1, n)), np.array([value]))[0])
+    draws, t_values = [], []
+    for c in bootstrap_counts(n, replicates, seed):
+        r = (c @ a) / (c @ v)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t_values.append((r - value) / se_of(c, r))
+        draws.append(r)
+    low, high, kind = _studentized(value, se, np.concatenate(t_values), np.concatenate(draws),
+                                   level)
+    return Estimate(value, low, high, n, f"share of the total, customer bootstrap "
+                    f"({replicates} resamples, group fixed), {kind} interval", level, "share")

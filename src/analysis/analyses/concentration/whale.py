@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from analysis.analyses.concentration.base import window_customers
 from analysis.analyses.concentration.shares import (
     MIN_CUSTOMERS,
     _as_values,
@@ -90,12 +91,17 @@ class SizeBands:
 
 
 def size_bands(features: pd.DataFrame, bands: int = 5) -> SizeBands:
-    """Customers in revenue bands (1 = smallest): revenue, service cost, profit, loss makers."""
+    """Customers in revenue bands (1 = smallest): revenue, service cost, profit, loss makers.
+
+    Every row of ``features`` is a customer (pass the window's customers: buyers and the
+    non-buyers who caused cost, :func:`~analysis.analyses.concentration.base.
+    window_customers`); customers without revenue fall in the smallest band.
+    """
     _require(features, ("revenue", "profit", "service_cost"), "size_bands")
-    buyers = features[features["revenue"] > 0]
+    buyers = features[features["profit"].notna()]
     if len(buyers) < bands * 10:
-        raise ValueError(f"size_bands: only {len(buyers)} customers with revenue; need at least "
-                         f"{bands * 10}")
+        raise ValueError(f"only {len(buyers)} customers bought or caused cost in the window; "
+                         f"the size bands need at least {bands * 10}")
     band = pd.qcut(buyers["revenue"].rank(method="first"), bands, labels=range(1, bands + 1))
     grouped = buyers.groupby(band, observed=True)
     table = pd.DataFrame({
@@ -108,6 +114,9 @@ def size_bands(features: pd.DataFrame, bands: int = 5) -> SizeBands:
     }).rename_axis("size_band").reset_index()
     small = buyers.loc[band == 1, "profit"].to_numpy(float)
     mean, se = small.mean(), small.std(ddof=1) / math.sqrt(len(small))
+    if not se > 0:
+        raise ValueError("every customer in the smallest size band has the same profit, so "
+                         "its mean has no interval")
     from scipy import stats
 
     t = stats.t.ppf(0.975, len(small) - 1)
@@ -144,7 +153,12 @@ def share_by_window(windows: Mapping[int, pd.DataFrame], measure: str = "revenue
     """
     rows = []
     for months, features in sorted(windows.items()):
-        values = features.loc[features["orders"] > 0, measure].to_numpy(float)
+        if measure not in features:
+            continue
+        values = window_customers(features, measure)[measure].to_numpy(float)
+        values = values[np.isfinite(values)]
+        if measure == "revenue":
+            values = np.clip(values, 0, None)
         if len(values) < MIN_CUSTOMERS or values.sum() <= 0:
             continue
         share = concentration(values, measure, (0.2,), replicates, seed).shares[0.2]

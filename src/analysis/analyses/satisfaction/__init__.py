@@ -6,10 +6,13 @@ modules is available here.
 """
 
 from analysis.analyses.satisfaction.claims import (
+    C7_MIN_MONTHS,
+    C7_READINGS,
     RESPONSE_BANDS,
     CareChurn,
     RepurchaseRisk,
     ResponseBands,
+    SatisfactionReadings,
     attributable_share,
     box_below,
     care_churn,
@@ -20,6 +23,8 @@ from analysis.analyses.satisfaction.claims import (
     claim_c12,
     repurchase_risk,
     response_time_bands,
+    risk_ratio_ceiling,
+    satisfaction_readings,
 )
 from analysis.analyses.satisfaction.correlations import (
     GROUP_MEASURES,
@@ -44,6 +49,15 @@ from analysis.analyses.satisfaction.indicators import (
     require_columns,
     satisfaction_missing_reason,
     with_derived,
+)
+from analysis.analyses.satisfaction.link import (
+    ACCOUNTING_PARTS,
+    LINK_INDICATORS,
+    SURVEY_INDICATOR,
+    IndicatorLink,
+    indicator_link,
+    spearman_of_normal,
+    split_indicators,
 )
 from analysis.analyses.satisfaction.regression import (
     OrderedLogit,

@@ -24,7 +24,7 @@ from statsmodels.stats.contingency_tables import Table2x2
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
 from analysis.analyses.claims import rule
-from analysis.analyses.satisfaction.correlations import CorrelationTable, correlation
+from analysis.analyses.satisfaction.correlations import correlation
 from analysis.analyses.satisfaction.indicators import (
     as_float,
     interactions_missing_reason,
@@ -32,7 +32,8 @@ from analysis.analyses.satisfaction.indicators import (
     satisfaction_missing_reason,
     with_derived,
 )
-from analysis.analyses.satisfaction.regression import profit_regression
+from analysis.analyses.satisfaction.link import IndicatorLink, indicator_link
+from analysis.analyses.satisfaction.regression import period_effect, profit_regression
 from analysis.core.multitest import holm
 from analysis.core.results import ClaimResult, Estimate
 from analysis.core.verdicts import ClaimRule, answer
@@ -47,6 +48,13 @@ RESPONSE_BANDS: tuple[tuple[str, float, float], ...] = (
     ("over 7 days", 168.0, np.inf),
 )
 
+def _and(words) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    words = list(words)
+    return " and ".join([", ".join(words[:-1]), words[-1]]) if len(words) > 1 else \
+        "".join(words)
+
+
 def _pct(x: float | None) -> str:
     return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:+.1f}%"
 
@@ -54,29 +62,138 @@ def _pct(x: float | None) -> str:
 # ----------------------------------------------------------------------------------------- C7
 
 
+#: the readings of "+5 points of satisfaction" (C7), the first drives the verdict
+C7_READINGS = {
+    "top_box": "+5 percentage points more customers in the top box (customers compared)",
+    "scale": "+5% of the satisfaction scale, e.g. 0.2 points on a 1-5 scale (customers "
+             "compared)",
+    "over_time": "+5 percentage points of top-box customers in a month (the company over "
+                 "time)",
+}
+C7_MIN_MONTHS = 12
+
+
+@dataclasses.dataclass(frozen=True)
+class SatisfactionReadings:
+    """C7 under each reading of "+5 points": relative change in profit per customer."""
+
+    top_box: Estimate | None
+    scale: Estimate | None
+    over_time: Estimate | None
+    reasons: Mapping[str, str]       # reading -> why it has no estimate
+    scale_points: float | None = None   # the scale reading's step in scale points
+
+    @property
+    def driving(self) -> str | None:
+        """The reading the verdict follows: the top-box share (the claim speaks of
+        percentage points), else the scale."""
+        return "top_box" if self.top_box is not None else (
+            "scale" if self.scale is not None else None)
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        rows = []
+        for key, text in C7_READINGS.items():
+            e = getattr(self, key)
+            rows.append({"reading": text, "profit change": None if e is None else e.value,
+                         "low": None if e is None else e.low,
+                         "high": None if e is None else e.high,
+                         "n": None if e is None else e.n,
+                         "unit of n": "months" if key == "over_time" else "customers",
+                         "drives the verdict": key == self.driving,
+                         "note": self.reasons.get(key, "")})
+        return pd.DataFrame(rows)
+
+
+def satisfaction_readings(features: pd.DataFrame, scale: Scale,
+                          satisfaction: str = "satisfaction_mean",
+                          panel: pd.DataFrame | None = None) -> SatisfactionReadings:
+    """The relative change in profit per customer under the three readings of C7."""
+    reasons: dict[str, str] = {}
+
+    def attempt(key, build):
+        try:
+            return build()
+        except ValueError as error:
+            reasons[key] = str(error)
+            return None
+
+    top = None
+    if "top_box" in features and np.isfinite(as_float(features["top_box"])).any():
+        top = attempt("top_box", lambda: profit_regression(
+            features, scale, "profit", "top_box", delta=0.05).relative)
+    else:
+        reasons["top_box"] = "no top-box flag (no surveys)"
+    reg = attempt("scale", lambda: profit_regression(features, scale, "profit", satisfaction))
+    over_time = None
+    if panel is None:
+        reasons["over_time"] = "no monthly panel was given"
+    else:
+        effect = attempt("over_time", lambda: period_effect(
+            panel, scale, satisfaction="top_box", delta=0.05, min_periods=C7_MIN_MONTHS))
+        if effect is not None:
+            over_time = dataclasses.replace(
+                effect.relative, method="association over time: OLS of log profit per buying "
+                "customer on the monthly top-box share, HAC(3) errors")
+    return SatisfactionReadings(top, None if reg is None else reg.relative, over_time,
+                                reasons, None if reg is None else reg.delta_points)
+
+
 def claim_c7(features: pd.DataFrame, scale: Scale | None,
              satisfaction: str = "satisfaction_mean",
-             rules: Mapping[str, ClaimRule] | None = None) -> ClaimResult:
-    """C7: relative change in profit per customer associated with +5% of the scale range."""
+             rules: Mapping[str, ClaimRule] | None = None, *,
+             panel: pd.DataFrame | None = None) -> ClaimResult:
+    """C7: relative change in profit per customer for "+5 points" of satisfaction.
+
+    Read as +5 percentage points more customers in the top box (the claim speaks of
+    percentage points): this reading drives the verdict. Also reported: +5% of the scale
+    (0.2 points on a 1-5 scale), and, with ``panel`` (customer x month) and at least
+    twelve months of surveys, the company over time (monthly top-box share vs monthly
+    profit per customer, an association over time).
+    """
+    c7 = rule("C7", rules)
     method = "OLS of window profit on satisfaction, HC3 errors, delta-method ratio"
     if scale is None:
         return ClaimResult.not_testable("C7", "no satisfaction scale declared (no surveys)",
-                                        method)
+                                        method, reading=c7.reading, quantity=c7.quantity)
     reason = satisfaction_missing_reason(features, satisfaction)
     if reason:
-        return ClaimResult.not_testable("C7", reason, method)
+        return ClaimResult.not_testable("C7", reason, method, reading=c7.reading,
+                                        quantity=c7.quantity)
     if "profit" not in features or not np.isfinite(as_float(features["profit"])).any():
-        return ClaimResult.not_testable("C7", "profit is unknown (no cost of goods)", method)
-    reg = profit_regression(features, scale, "profit", satisfaction)
-    rel = reg.relative
-    summary = (f"+{reg.delta_points:g} points of satisfaction (5% of the {scale.name} range) go "
-               f"with {_pct(rel.value)} profit per customer [{_pct(rel.low)}, {_pct(rel.high)}], "
-               f"n={rel.n:,}; the claim is +100%. Association, not a causal effect.")
+        return ClaimResult.not_testable("C7", "profit is unknown (no cost of goods)", method,
+                                        reading=c7.reading, quantity=c7.quantity)
+    readings = satisfaction_readings(features, scale, satisfaction, panel)
+    driving = readings.driving
+    if driving is None:
+        why = readings.reasons.get("top_box") or readings.reasons.get("scale", "")
+        return ClaimResult.not_testable("C7", why, method, reading=c7.reading,
+                                        quantity=c7.quantity)
+    e = getattr(readings, driving)
+    if driving == "scale":
+        c7 = dataclasses.replace(
+            c7, reading="customers 5% of the satisfaction scale more satisfied earn about "
+                        "twice the profit (no top-box flag, so the scale reading is used)",
+            quantity="relative change in profit per customer for +5% of the satisfaction "
+                     "scale")
+
+    def said(x: Estimate | None) -> str:
+        return "n/a" if x is None else f"{_pct(x.value)} [{_pct(x.low)}, {_pct(x.high)}]"
+
+    other = (f"; read as +{readings.scale_points:g} points on the {scale.name} scale, "
+             f"{said(readings.scale)}" if driving == "top_box" and readings.scale else "")
+    over = (f"; over time (months with more top-box customers), {said(readings.over_time)} "
+            f"over {readings.over_time.n} months, an association over time"
+            if readings.over_time is not None else "")
+    lead = ("Judged reading: +5 percentage points more top-box customers go with "
+            if driving == "top_box" else
+            f"Judged reading: +{readings.scale_points:g} points of satisfaction go with ")
+    summary = (f"{lead}{said(e)} profit per customer (n={e.n:,}; claim +100%){other}{over}. "
+               "Associations, not causal effects.")
     return answer(
-        rule("C7", rules), rel, summary,
-        details={"delta_points": reg.delta_points, "mean_profit": reg.mean_outcome,
-                 "profit_per_point": reg.per_point, "profit_per_5pct": reg.five_points,
-                 "checks": reg.checks, "controls": list(reg.controls)})
+        c7, e, summary,
+        details={"reading_used": driving, "readings": readings.summary,
+                 "reasons": dict(readings.reasons), "scale_points": readings.scale_points})
 
 
 # ----------------------------------------------------------------------------------------- C8
@@ -95,6 +212,23 @@ class RepurchaseRisk:
     risk_ratio: Estimate          # Wald interval on the log risk ratio
     risk_ratio_score: Estimate    # Koopman score interval
     p_value: float                # Fisher's exact test
+    odds_ratio: Estimate | None = None   # Wald interval on the log odds ratio
+    ceiling: Estimate | None = None      # the largest risk ratio the base rate allows
+
+    @property
+    def below_rate(self) -> float:
+        return self.below_buyers / self.below_n
+
+    def ceiling_text(self, claimed: float = 6.0) -> str:
+        """The base-rate ceiling in words, and whether the claimed ratio is possible."""
+        if self.ceiling is None or self.ceiling.value is None:
+            return ""
+        cap = self.ceiling
+        text = (f"With {self.below_rate:.0%} of the box below buying again, no risk ratio above "
+                f"{cap.value:.1f} is possible (1 / {self.below_rate:.0%})")
+        if cap.high is not None and cap.high < claimed:
+            return text + f", so {claimed:g}x is arithmetically impossible here."
+        return text + "."
 
     @property
     def summary(self) -> pd.DataFrame:
@@ -138,36 +272,62 @@ def repurchase_risk(features: pd.DataFrame, scale: Scale, level: float = 0.95,
     rr_score = Estimate(float(table.riskratio), float(s_low), float(s_high), n1 + n0,
                         "risk ratio, Koopman score interval", level, "x")
     p = float(stats.fisher_exact([[a, n1 - a], [c, n0 - c]])[1])
+    o_low, o_high = table.oddsratio_confint(alpha=1 - level)
+    odds = Estimate(float(table.oddsratio), float(o_low), float(o_high), n1 + n0,
+                    "odds ratio, Wald interval on the log scale", level, "x")
     below_label = f"{lo:g}" if hi - lo == 1 else f"{lo:g}-{hi - 1:g}"
     return RepurchaseRisk(f"top box ({scale.top_box:g}+)", f"box below ({below_label})", a, n1,
-                          c, n0, rr, rr_score, p)
+                          c, n0, rr, rr_score, p, odds, risk_ratio_ceiling(c, n0, level))
+
+
+def risk_ratio_ceiling(buyers: int, n: int, level: float = 0.95) -> Estimate | None:
+    """The largest risk ratio a group can have against a group whose rate is buyers / n: a
+    rate cannot exceed 100%, so the ratio cannot exceed 1 / rate. Interval: 1 / the Wilson
+    interval of the rate."""
+    if n <= 0 or buyers <= 0:
+        return None
+    low, high = proportion_confint(buyers, n, alpha=1 - level, method="wilson")
+    return Estimate(n / buyers, float(1 / high), float(1 / low), n,
+                    "1 / repurchase rate of the box below (Wilson interval)", level, "x")
 
 
 def claim_c8(features: pd.DataFrame, scale: Scale | None,
              rules: Mapping[str, ClaimRule] | None = None) -> ClaimResult:
     """C8: is a top-box customer six times as likely to buy again as one in the box below?"""
     method = "risk ratio of repurchase in the next window, top box vs box below"
+    c8 = rule("C8", rules)
+    common = {"reading": c8.reading, "quantity": c8.quantity}
     if scale is None:
         return ClaimResult.not_testable("C8", "no satisfaction scale declared (no surveys)",
-                                        method)
+                                        method, **common)
     reason = satisfaction_missing_reason(features, "satisfaction_latest")
     if reason:
-        return ClaimResult.not_testable("C8", reason, method)
+        return ClaimResult.not_testable("C8", reason, method, **common)
     if "repurchase_next" not in features or features["repurchase_next"].isna().all():
         return ClaimResult.not_testable(
-            "C8", "repurchase in the next window is not observed yet (data end too soon)", method)
+            "C8", "repurchase in the next window is not observed yet (data end too soon)",
+            method, **common)
     try:
         risk = repurchase_risk(features, scale)
     except ValueError as err:
-        return ClaimResult.not_testable("C8", str(err), method)
-    rr = risk.risk_ratio
+        return ClaimResult.not_testable("C8", str(err), method, **common)
+    rr, odds, cap = risk.risk_ratio, risk.odds_ratio, risk.ceiling
+    claimed = float(c8.claimed)
     summary = (f"Top-box customers bought again {rr.value:.2f} times as often as the box below "
-               f"[{rr.low:.2f}, {rr.high:.2f}] ({risk.top_buyers}/{risk.top_n} vs "
-               f"{risk.below_buyers}/{risk.below_n}); the claim is 6x.")
+               f"[{rr.low:.2f}, {rr.high:.2f}] ({risk.top_buyers:,}/{risk.top_n:,} vs "
+               f"{risk.below_buyers:,}/{risk.below_n:,}; odds ratio {odds.value:.2f} "
+               f"[{odds.low:.2f}, {odds.high:.2f}]); the claim is {claimed:g}x. "
+               f"{risk.ceiling_text(claimed)}")
+    impossible = cap is not None and cap.high is not None and cap.high < c8.edges[0]
     return answer(
-        rule("C8", rules), rr, summary,
+        c8, rr, summary,
         details={"table": risk.summary, "score_interval": risk.risk_ratio_score,
-                 "fisher_p": risk.p_value})
+                 "fisher_p": risk.p_value, "odds_ratio": odds, "risk_ratio_ceiling": cap,
+                 "claim_impossible": impossible,
+                 "why": ("the one rule judges the risk ratio the claim names; where the base "
+                         "rate caps it below the least that counts as the claim, the claim "
+                         "cannot hold for this company and is weaker than claimed, whatever "
+                         "the data" if impossible else "")})
 
 
 # ----------------------------------------------------------------------------------------- C9
@@ -378,30 +538,37 @@ def claim_c10(features: pd.DataFrame, baseline: pd.DataFrame | None = None,
 # ---------------------------------------------------------------------------------------- C12
 
 
-def claim_c12(table: CorrelationTable | None, reason: str | None = None,
-              rules: Mapping[str, ClaimRule] | None = None) -> ClaimResult:
-    """C12: every satisfaction indicator moves with profit after service cost, in its
-    expected direction: each indicator's (partial, when available) rank correlation with
-    profit, aligned with its expected sign, is a part of the claim (all must hold)."""
+def claim_c12(link: IndicatorLink | pd.DataFrame | None, reason: str | None = None,
+              rules: Mapping[str, ClaimRule] | None = None, *, replicates: int = 200,
+              seed: int = 0) -> ClaimResult:
+    """C12: do satisfaction indicators move with profit, each in its expected direction?
+
+    ``link``: :func:`~analysis.analyses.satisfaction.link.indicator_link` (or the feature
+    table, from which it is computed with ``replicates`` and ``seed``). The estimate is the
+    median signed partial correlation of the satisfaction indicators with profit, with a
+    customer-bootstrap interval; the parts of profit (order value, return rate, and the
+    complaint rate where complaints carry service cost) are reported apart, not in it.
+    """
     c12 = rule("C12", rules)
-    method = "Spearman correlations with profit, partial on tenure and size"
-    if table is None:
-        return ClaimResult.not_testable("C12", reason or "no correlation table", method,
-                                        reading=c12.reading, quantity=c12.quantity)
-    rows = table.summary[table.summary["profit"] == "profit"]
-    if rows.empty:
-        return ClaimResult.not_testable("C12", "profit is unknown (no cost of goods)", method,
-                                        reading=c12.reading, quantity=c12.quantity)
-    prefix = "partial_" if "partial_r" in rows else ""
-    parts = {}
-    for _, row in rows.iterrows():
-        sign = float(row["expected_sign"])
-        r, low, high = (float(row[prefix + c]) for c in ("r", "low", "high"))
-        bounds = sorted((sign * low, sign * high))
-        parts[row["satisfaction_label"]] = Estimate(
-            sign * r, bounds[0], bounds[1], int(row["n"]),
-            f"{method} ({table.level}), sign-aligned", unit="r")
-    summary = (f"{len(parts)} satisfaction indicators were correlated with profit; correlations "
-               f"are weak to moderate (|r| up to {rows[prefix + 'r'].abs().max():.2f}).")
-    return answer(c12, None, summary, parts=parts, method=method,
-                  details={"table": rows.drop(columns=["satisfaction", "profit"])})
+    method = "median signed partial Spearman correlation with profit, customer bootstrap"
+    common = {"reading": c12.reading, "quantity": c12.quantity}
+    if isinstance(link, pd.DataFrame):
+        link = indicator_link(link, replicates=replicates, seed=seed)
+    elif link is not None and not isinstance(link, IndicatorLink):
+        raise TypeError(f"claim_c12 takes indicator_link(features) or the feature table, not "
+                        f"a {type(link).__name__} (the correlation table is descriptive only)")
+    if link is None:
+        return ClaimResult.not_testable("C12", reason or "no satisfaction indicators", method,
+                                        **common)
+    if link.estimate is None:
+        return ClaimResult.not_testable("C12", reason or link.reason, method, **common)
+    e = link.estimate
+    names = _and(label.split(" (")[0].lower() for label in link.indicators["label"])
+    apart = _and(label.split(" (")[0].lower() for label in link.accounting["label"])
+    summary = (f"Across {len(link.indicators)} satisfaction indicators ({names}), the typical "
+               f"partial correlation with profit is {e.value:+.2f} "
+               f"[{e.low:+.2f}, {e.high:+.2f}]"
+               + (f", with {apart} shown apart as parts of profit." if apart else "."))
+    return answer(c12, e, summary, method=e.method,
+                  details={"indicators": link.indicators, "accounting_parts": link.accounting,
+                           "replicates": link.replicates})

@@ -108,12 +108,16 @@ def profit_regression(features: pd.DataFrame, scale: Scale, outcome: str = "prof
                       satisfaction: str = "satisfaction_mean",
                       controls: Sequence[str] = ("tenure_days",),
                       categorical: Sequence[str] = ("market_type",),
-                      level: float = 0.95) -> ProfitRegression:
+                      level: float = 0.95, delta: float | None = None) -> ProfitRegression:
     """Profit (or another outcome) on satisfaction with controls and HC3 standard errors.
 
     Controls default to tenure (log) and market type; purchase counts are left
     out on purpose because satisfied customers stay and buy more, so controlling
     for them would remove part of the association C7 asks about.
+
+    ``delta``: the step the relative effect is stated for, in units of ``satisfaction``
+    (default +5% of the scale range; 0.05 for a 0/1 column such as ``top_box`` reads as
+    "+5 percentage points more customers in the top box").
     """
     require_columns(features, [outcome, satisfaction, *controls], "profit_regression")
     design, names = _design(features, satisfaction, controls, categorical)
@@ -122,6 +126,9 @@ def profit_regression(features: pd.DataFrame, scale: Scale, outcome: str = "prof
     if len(design) < 30:
         raise ValueError(f"profit_regression has only {len(design)} customers with both "
                          f"'{satisfaction}' and '{outcome}'; need at least 30")
+    if not design["sat"].std() > 0:
+        raise ValueError(f"every surveyed customer has the same '{satisfaction}', so its link "
+                         f"with {outcome} cannot be estimated")
     names = [c for c in names if design[c].std() > 0]
     centred = design[["sat", *names]] - design[["sat", *names]].mean()
     centred["y"] = design["y"]
@@ -131,7 +138,10 @@ def profit_regression(features: pd.DataFrame, scale: Scale, outcome: str = "prof
     a, b = float(fit.params["Intercept"]), float(fit.params["sat"])
     cov = fit.cov_params().loc[["Intercept", "sat"], ["Intercept", "sat"]].to_numpy()
     n = int(fit.nobs)
-    delta = five_points(scale)
+    delta = five_points(scale) if delta is None else float(delta)
+    if not a > 0:
+        raise ValueError(f"mean {outcome} of the {n:,} surveyed customers is not positive "
+                         f"({a:,.2f}), so a relative change in it has no meaning")
     se_b = float(np.sqrt(cov[1, 1]))
     method = f"OLS with HC3 errors, controls: {', '.join(names) or 'none'}"
     per_point = Estimate(b, b - q * se_b, b + q * se_b, n, method, level, f"{outcome}/point")
@@ -381,13 +391,16 @@ class PeriodEffect:
 
 def period_effect(panel: pd.DataFrame, scale: Scale, period_column: str = "month",
                   satisfaction: str = "satisfaction_latest", min_surveyed: int = 20,
-                  level: float = 0.95) -> PeriodEffect:
+                  level: float = 0.95, delta: float | None = None,
+                  min_periods: int = 6) -> PeriodEffect:
     """Across periods: is profit per buying customer higher when mean satisfaction is higher?
 
     One row per period (customers with an order in it); log profit per customer on
     mean latest satisfaction of the surveyed ones, with Newey-West (HAC, 3 lags)
     errors because neighbouring months are alike. Few periods and little
     variation in satisfaction give wide intervals; that is the honest answer.
+    ``delta``: the step of the relative effect (default +5% of the scale range; 0.05 with
+    ``satisfaction="top_box"`` is +5 percentage points of top-box customers).
     """
     require_columns(panel, [period_column, satisfaction, "profit", "orders"], "period_effect")
     buyers = panel.loc[as_float(panel["orders"]) > 0]
@@ -398,9 +411,13 @@ def period_effect(panel: pd.DataFrame, scale: Scale, period_column: str = "month
                            "profit_per_customer": grouped["_profit"].mean(),
                            "customers": grouped.size()}).reset_index()
     usable = months[(months["surveyed"] >= min_surveyed) & (months["profit_per_customer"] > 0)]
-    if len(usable) < 6:
-        raise ValueError(f"period_effect needs at least 6 periods with {min_surveyed} surveyed "
-                         f"buyers and positive profit; found {len(usable)}")
+    if len(usable) < min_periods:
+        raise ValueError(f"the estimate over time needs at least {min_periods} months with "
+                         f"{min_surveyed} surveyed buyers and positive profit; found "
+                         f"{len(usable)}")
+    if not usable["satisfaction"].std() > 0:
+        raise ValueError("monthly satisfaction does not vary, so its link with profit over "
+                         "time cannot be estimated")
     x = sm.add_constant(usable["satisfaction"].to_numpy())
     fit = sm.OLS(np.log(usable["profit_per_customer"].to_numpy()), x).fit(
         cov_type="HAC", cov_kwds={"maxlags": 3})
@@ -408,7 +425,7 @@ def period_effect(panel: pd.DataFrame, scale: Scale, period_column: str = "month
     b = float(fit.params[1])
     n = len(usable)
     method = "OLS of log profit per customer on mean satisfaction by period, HAC(3) errors"
-    delta = five_points(scale)
+    delta = five_points(scale) if delta is None else float(delta)
     per_point = Estimate(b, float(low), float(high), n, method, level, "log profit/point")
     relative = Estimate(float(np.expm1(b * delta)), float(np.expm1(low * delta)),
                         float(np.expm1(high * delta)), n, method, level, "share")

@@ -13,6 +13,7 @@ from analysis.analyses.satisfaction.claims import (
     CareChurn,
     RepurchaseRisk,
     ResponseBands,
+    SatisfactionReadings,
     care_churn,
     claim_c7,
     claim_c8,
@@ -21,6 +22,7 @@ from analysis.analyses.satisfaction.claims import (
     claim_c12,
     repurchase_risk,
     response_time_bands,
+    satisfaction_readings,
 )
 from analysis.analyses.satisfaction.correlations import (
     MONTH_LEVEL_COLUMNS,
@@ -33,6 +35,7 @@ from analysis.analyses.satisfaction.indicators import (
     require_columns,
     satisfaction_missing_reason,
 )
+from analysis.analyses.satisfaction.link import IndicatorLink, indicator_link
 from analysis.analyses.satisfaction.regression import (
     period_effect,
     profit_regression,
@@ -60,6 +63,8 @@ class SatisfactionReport:
     segment_correlations: CorrelationTable | None  # between channel x market-type segments
     claims: tuple[ClaimResult, ...]
     notes: tuple[str, ...]
+    link: IndicatorLink | None = None            # C12: the estimate and its two tables
+    readings: SatisfactionReadings | None = None  # C7 under each reading
 
     def headlines(self) -> dict[str, Estimate]:
         out = {}
@@ -69,11 +74,19 @@ class SatisfactionReport:
             out["repurchase_risk_ratio_top_box"] = self.repurchase.risk_ratio
         if self.by_period is not None:
             out["period_profit_change_per_5pct_satisfaction"] = self.by_period.relative
+        if self.readings is not None and self.readings.top_box is not None:
+            out["profit_change_per_5pp_top_box"] = self.readings.top_box
+        if self.readings is not None and self.readings.over_time is not None:
+            out["monthly_profit_change_per_5pp_top_box"] = self.readings.over_time
+        if self.repurchase is not None and self.repurchase.odds_ratio is not None:
+            out["repurchase_odds_ratio_top_box"] = self.repurchase.odds_ratio
+        if self.link is not None and self.link.estimate is not None:
+            out["median_partial_correlation_with_profit"] = self.link.estimate
         return out
 
 
-def satisfaction_report(ctx, window_months: int = 12, repurchase_months: int = 6
-                        ) -> SatisfactionReport:
+def satisfaction_report(ctx, window_months: int = 12, repurchase_months: int = 6,
+                        replicates: int = 200, seed: int = 0) -> SatisfactionReport:
     """Correlations, the profit regression and claims C7-C10, C12 for the context's period."""
     end = ctx.period.end
     start, _ = ctx.window(window_months)
@@ -105,13 +118,16 @@ def satisfaction_report(ctx, window_months: int = 12, repurchase_months: int = 6
         panel.loc[as_float(panel["orders"]) > 0], "month")) if scale and not missing else None
     segment_correlations = attempt(lambda: group_correlation_table(
         features, ["channel", "market_type"])) if not missing else None
+    link = indicator_link(features, replicates=replicates, seed=seed)
+    readings = (satisfaction_readings(features, scale, panel=panel)
+                if scale and not missing else None)
     rules = claim_rules(ctx.settings)
-    claims = (claim_c7(features, scale, rules=rules), claim_c8(baseline, scale, rules),
-              claim_c9(features, exposure, rules), claim_c10(features, exposure, rules),
-              claim_c12(correlations, missing, rules))
+    claims = (claim_c7(features, scale, rules=rules, panel=panel),
+              claim_c8(baseline, scale, rules), claim_c9(features, exposure, rules),
+              claim_c10(features, exposure, rules), claim_c12(link, missing, rules))
     return SatisfactionReport(window_months, correlations, regression, repurchase, response,
                               care, drivers, by_period, month_correlations,
-                              segment_correlations, claims, tuple(notes))
+                              segment_correlations, claims, tuple(notes), link, readings)
 
 
 # ------------------------------------------------------------------------------- figures
