@@ -21,17 +21,23 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.analyses.kpis import KPI_LABELS, format_kpi
+from analysis.core import text
 from analysis.core.results import Verdict
 from analysis.data.periods import PERIOD_PATTERN
 from analysis.report.install import write_atomic
 
 PACK_FILES = (("leadership.pdf", "PDF"), ("leadership.html", "leadership"),
               ("analyst.html", "analyst"), ("results.json", "results.json"))
+#: the KPI columns of the index, in order; a pack shows those its results.json has (no
+#: profit column for a company without cost, subscriber figures for a subscription company)
 INDEX_KPIS = ("customers", "active", "revenue", "profit", "churn_rate", "top20_share",
+              "subscribers", "cancellation_rate", "recurring_revenue", "annual_churn",
               "satisfaction")
-TREND_KPIS = ("customers", "revenue", "profit", "churn_rate", "top20_share", "new")
-AXES = {"churn_rate": "percent", "top20_share": "percent", "revenue": "money",
-        "profit": "money"}
+TREND_KPIS = ("customers", "revenue", "profit", "churn_rate", "top20_share", "new",
+              "subscribers", "subscribers_new", "cancelled", "cancellation_rate",
+              "recurring_revenue")
+AXES = {"churn_rate": "percent", "top20_share": "percent", "cancellation_rate": "percent",
+        "revenue": "money", "profit": "money", "recurring_revenue": "money"}
 CSS = """
 body{font-family:"DejaVu Sans",Arial,sans-serif;margin:2rem auto;max-width:1100px;color:#222}
 h1{font-size:1.6rem;margin-bottom:.2rem} p.sub{color:#555;margin-top:0}
@@ -69,9 +75,18 @@ def kpi_label(pack: dict, name: str) -> str:
     return kpi_estimate(pack, name).get("label") or KPI_LABELS.get(name, name)
 
 
+def shown_kpis(packs: list[dict]) -> list[str]:
+    """The index's KPI columns: those the newest pack reports (its labels say what they
+    are; a KPI the company cannot have, such as profit without cost, is not a column)."""
+    newest = (packs[-1].get("kpis") or {}).get("current") or {} if packs else {}
+    if not newest:
+        return [k for k in INDEX_KPIS if k != "profit"]
+    return [k for k in INDEX_KPIS if k in newest]
+
+
 def pack_rows(packs: list[dict]) -> str:
-    head = ["period"] + [kpi_label(packs[-1], k) for k in INDEX_KPIS] + ["claims that hold",
-                                                                         "pack"]
+    kpis = shown_kpis(packs)
+    head = ["period"] + [kpi_label(packs[-1], k) for k in kpis] + ["claims that hold", "pack"]
     rows = []
     for pack in reversed(packs):
         counts = pack.get("claim_counts", {})
@@ -81,7 +96,7 @@ def pack_rows(packs: list[dict]) -> str:
             if (Path(pack["_dir"]) / name).exists()
         )
         cells = [html.escape(pack["_folder"])]
-        cells += [html.escape(format_kpi(k, kpi_value(pack, k))) for k in INDEX_KPIS]
+        cells += [html.escape(format_kpi(k, kpi_value(pack, k))) for k in kpis]
         tested = sum(v for k, v in counts.items() if k != Verdict.NOT_TESTABLE.value)
         held = counts.get(Verdict.HOLDS.value, 0) + counts.get(Verdict.STRONGER.value, 0)
         cells.append(f"{held} of {tested} testable")
@@ -114,12 +129,19 @@ def trend_charts(trend: pd.DataFrame, newest: dict | None = None) -> list[str]:
 
     plots.use_house_style()
     images = []
+    if trend.empty or "month" not in trend:
+        return images
     months = pd.PeriodIndex(trend["month"], freq="M").to_timestamp()
+    reported = (newest or {}).get("kpis", {}) or {}
+    reported = reported.get("current") or {}
     for name in TREND_KPIS:
-        if name not in trend or trend[name].isna().all():
+        if name not in trend or pd.to_numeric(trend[name], errors="coerce").isna().all():
             continue
+        if reported and name in INDEX_KPIS and name not in reported:
+            continue   # a KPI the newest pack does not report: no profit chart without cost
         label = kpi_label(newest or {}, name)
-        fig = trend_figure(months, trend[name].astype(float), chart_title(name, trend, newest),
+        values = pd.to_numeric(trend[name], errors="coerce").astype(float)
+        fig = trend_figure(months, values, chart_title(name, trend, newest),
                            AXES.get(name))
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=110)
@@ -134,11 +156,20 @@ def chart_title(name: str, trend: pd.DataFrame, newest: dict | None = None) -> s
     """"<label>: <figure> in <period>": the newest pack's own label and figure from its
     results.json (as its KPI table shows them); the trend's last point only for a pack
     without that KPI."""
-    value = kpi_value(newest, name) if newest else None
+    value = text.finite(kpi_value(newest, name)) if newest else None
     period = newest["period"] if newest and value is not None else trend["month"].iloc[-1]
     if value is None:
         value = trend[name].iloc[-1]
-    return f"{kpi_label(newest or {}, name)}: {format_kpi(name, value)} in {period}"
+    label = kpi_label(newest or {}, name)
+    return text.chart_label(f"{short_label(label)}: {format_kpi(name, value)} in {period}")
+
+
+def short_label(label: str) -> str:
+    """A KPI label for a chart title: the part before its explanation."""
+    for mark in (" (", ":"):
+        if mark in label:
+            label = label.split(mark)[0]
+    return label
 
 
 def trend_figure(months: pd.DatetimeIndex, values: pd.Series, title: str,
