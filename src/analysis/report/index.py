@@ -193,21 +193,41 @@ def trend_figure(months: pd.DatetimeIndex, values: pd.Series, title: str,
 
 
 def month_axis(ax, months: pd.DatetimeIndex) -> None:
-    """Ticks at months, quarters or years as the span needs: at most about six labels,
+    """Ticks at months, quarters, half years or years as the span needs (two years: Jan
+    and Jul of each; five years: each January): at most about seven labels,
     every month for a span of less than four months, written concisely (``Jan``, ``Apr``,
     ..., the year once; ``Oct 2026`` for a single month). Twenty days of room at each
     end, so that a single month is a point in the middle, not a squeezed axis."""
     import matplotlib.dates as mdates
 
-    short = len(months) < 2 or (months.max() - months.min()).days < 120
-    locator = mdates.MonthLocator() if short else mdates.AutoDateLocator(minticks=2,
-                                                                         maxticks=6)
+    locator = month_locator(months)
     ax.xaxis.set_major_locator(locator)
     one_month = months.nunique() == 1   # one tick: the concise formatter cannot tell its unit
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %Y") if one_month
                                  else mdates.ConciseDateFormatter(locator))
     pad = pd.Timedelta(days=20)
     ax.set_xlim(months.min() - pad, months.max() + pad)
+
+
+#: tick spacings in months: every month, two, a quarter, half a year, then years
+TICK_STEPS = (1, 2, 3, 6, 12, 24, 60, 120)
+
+
+def month_locator(months: pd.DatetimeIndex, most: int = 7):
+    """The tightest tick spacing of :data:`TICK_STEPS` that gives at most ``most`` ticks
+    over ``months`` (ticks on the calendar: Jan/Apr/Jul/Oct, Jan/Jul, or Januaries)."""
+    import matplotlib.dates as mdates
+
+    if len(months) == 0:
+        return mdates.MonthLocator()
+    first, last = months.min(), months.max()
+    span = (last.year - first.year) * 12 + last.month - first.month + 1
+    for step in TICK_STEPS:
+        if span / step < most:
+            break
+    if step < 12:
+        return mdates.MonthLocator(bymonth=range(1, 13, step))
+    return mdates.YearLocator(base=step // 12)
 
 
 def build_index(reports_dir: str | Path) -> Path:
