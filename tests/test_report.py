@@ -149,8 +149,11 @@ def test_kpi_table_trend_and_index_agree_for_the_same_label_and_month(pack):
         label, value = current[name]["label"], current[name]["value"]
         assert trend[name] == pytest.approx(value), name
         shown = format_kpi(name, value)
-        table_row = leadership[leadership.index(f"<td>{label}</td>"):]
-        assert table_row[:table_row.index("</tr>")].count(f"<td>{shown}</td>") >= 1, name
+        cell = re.search(rf"<td[^>]*>\s*{re.escape(label)}\s*</td>", leadership)
+        assert cell, (name, label)
+        table_row = leadership[cell.end():]
+        table_row = table_row[:table_row.index("</tr>")]
+        assert re.search(rf"<td[^>]*>\s*{re.escape(shown)}\s*</td>", table_row), (name, shown)
         assert f"<th>{label}</th>" in page, name
     assert current["profit"]["label"] == "Profit after service cost"
     assert "lagging" in current["churn_rate"]["label"]
@@ -498,3 +501,42 @@ def test_all_months_go_on_after_a_failure_and_list_what_failed(monkeypatch, caps
     assert main(command) == 1
     monkeypatch.setattr(pack_module, "requested_periods", lambda args: ["2026-10"])
     assert main(command) == 0
+
+
+def test_a_claim_whose_section_failed_says_so():
+    """A claim no section answered because its section failed says "section <name>
+    failed", not "no analysis produced this claim"; other unanswered claims keep it."""
+    from analysis.analyses.claims import NO_ANALYSIS, build_scorecard
+    from analysis.report.failures import with_failed_sections
+
+    failures = [{"notebook": "04_churn_retention.ipynb", "title": "Churn and retention",
+                 "status": "failed"},
+                {"notebook": "03_satisfaction.ipynb", "title": "Satisfaction",
+                 "status": "skipped"}]
+    scorecard = with_failed_sections(build_scorecard({}, "2026-10"), failures)
+    assert scorecard.result("C3").reason == "section Churn and retention failed"
+    assert "section Churn and retention failed" in scorecard.result("C3").summary
+    assert scorecard.result("C7").reason == "section Satisfaction was not run"
+    assert "section Churn and retention failed" in scorecard.result("C11").reason
+    assert scorecard.result("C1").reason == NO_ANALYSIS
+
+
+def test_the_failure_block_and_table_never_show_none():
+    from analysis.core.text import reader_text_problems
+    from analysis.report.render import failure_block
+    from analysis.report.summary import failed_sections_table
+
+    failures = [{"notebook": "04_churn_retention.ipynb", "title": "Churn", "status": "failed",
+                 "message": None, "hint": None, "error": "TypeError", "cell": None,
+                 "code": "", "affects": []},
+                {"notebook": "05_x.ipynb", "title": "X", "status": "failed",
+                 "message": "value was None, score nan", "hint": "try", "error": "",
+                 "cell": 4, "code": "", "affects": []}]
+    for audience in ("leadership", "analyst"):
+        for failure in failures:
+            block = re.sub(r"<[^>]+>", " ", failure_block(failure, audience))
+            assert not reader_text_problems(block), block
+    table = failed_sections_table(failures)
+    assert not [p for v in table.to_numpy().ravel() for p in reader_text_problems(str(v))]
+    assert table["what happened"].tolist() == ["failed (04_churn_retention.ipynb)",
+                                               "failed at cell 4 of 05_x.ipynb"]
