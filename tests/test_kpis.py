@@ -165,7 +165,7 @@ def test_annual_churn_comes_from_the_churn_section_with_its_interval():
     assert (e.value, e.low, e.high, e.n) == (0.31, 0.30, 0.33, 900)
     assert "churn section" in e.method
     assert annual_churn_estimate({}, ["Churn and retention"]).method == \
-        "not available: section Churn and retention failed"
+        "not available: section \u201cChurn and retention\u201d failed"
 
 
 @given(st.lists(st.floats(0.01, 1e6), min_size=1, max_size=60))

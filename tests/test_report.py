@@ -514,10 +514,10 @@ def test_a_claim_whose_section_failed_says_so():
                 {"notebook": "03_satisfaction.ipynb", "title": "Satisfaction",
                  "status": "skipped"}]
     scorecard = with_failed_sections(build_scorecard({}, "2026-10"), failures)
-    assert scorecard.result("C3").reason == "section Churn and retention failed"
-    assert "section Churn and retention failed" in scorecard.result("C3").summary
-    assert scorecard.result("C7").reason == "section Satisfaction was not run"
-    assert "section Churn and retention failed" in scorecard.result("C11").reason
+    assert scorecard.result("C3").reason == "section \u201cChurn and retention\u201d failed"
+    assert "section \u201cChurn and retention\u201d failed" in scorecard.result("C3").summary
+    assert scorecard.result("C7").reason == "section \u201cSatisfaction\u201d was not run"
+    assert "\u201cChurn and retention\u201d failed" in scorecard.result("C11").reason
     assert scorecard.result("C1").reason == NO_ANALYSIS
 
 

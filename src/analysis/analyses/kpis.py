@@ -211,7 +211,8 @@ class KPIReport:
                 "KPI": self.label(c.name),
                 "this period": format_estimate(c.name, c.current),
                 "95% interval": format_interval(c.name, c.current),
-                "n": text.count(c.current.n, missing=""),
+                "n": (text.count(c.current.n, missing="")
+                      if text.finite(c.current.value) is not None else ""),
                 "previous period": ("" if c.previous is None
                                     else format_kpi(c.name, c.previous.value)),
                 "change": format_change(c.name, c.change),
@@ -567,7 +568,8 @@ def annual_churn_estimate(sections: Mapping[str, Mapping[str, Any]] | None,
                             unit="share")
     failed = [s for s in failed if s]
     if failed:
-        return missing(f"section {', '.join(failed)} failed", "share")
+        names = ", ".join(f"\u201c{name}\u201d" for name in failed)
+        return missing(f"section {names} failed", "share")
     return missing("no section gave a model-based annual churn figure for this period",
                    "share")
 

@@ -210,7 +210,7 @@ def failure_reason(failure: Mapping[str, Any]) -> str:
     """"section <title> failed" (or "was not run")."""
     title = failure.get("title") or notebook_stem(failure.get("notebook", "")) or "a section"
     state = "was not run" if failure.get("status") == SKIPPED else "failed"
-    return f"section {title} {state}"
+    return f"section \u201c{title}\u201d {state}"
 
 
 def clean_message(message: Any) -> str:

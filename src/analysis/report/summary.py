@@ -77,14 +77,13 @@ def kpi_sentences(report: KPIReport) -> str:
     annual = have.get("annual_churn")
     if annual is not None:
         if text.finite(annual.value) is not None:
-            span = text.interval(annual.low, annual.high, text.pct)
+            span = text.interval(annual.low, annual.high, lambda v: text.pct(v, 0))
             who = ("subscribers" if "subscribers" in have else "today's active customers")
             parts.append(f"Within a year, {text.pct(annual.value, 0)} of {who} are lost"
                          f"{f' ({span})' if span else ''}: the figure claim C11 is judged on.")
         else:
             parts.append(f"The share of customers lost within a year is "
                          f"{annual.method or text.NOT_AVAILABLE}.")
-    parts.extend(report.notes)
     return " ".join(parts)
 
 
