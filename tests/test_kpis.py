@@ -164,6 +164,11 @@ def test_annual_churn_comes_from_the_churn_section_with_its_interval():
     e = annual_churn_estimate(sections)
     assert (e.value, e.low, e.high, e.n) == (0.31, 0.30, 0.33, 900)
     assert "churn section" in e.method
+    boundary = {"clv": {"headlines": {"model_annual_churn": {
+        "value": 0.017, "low": None, "high": None, "n": 237,
+        "method": "Pareto/NBD: ...; not identifiable: the data hardly constrain s, beta"}}}}
+    e = annual_churn_estimate(boundary)   # a fit at a bound is not shown as a figure
+    assert e.value is None and "not identifiable" in e.method
     assert annual_churn_estimate({}, ["Churn and retention"]).method == \
         "not available: section \u201cChurn and retention\u201d failed"
 
@@ -264,6 +269,7 @@ def test_strategies_table_is_formatted_for_leadership():
                                          "revenue": "5.3m", "profit": "1.7m",
                                          "suggested action": "maximise their potential"}]
     assert strategies_table({}) is None
+    assert "profit" not in strategies_table(sections, profit=False).columns
 
 
 def test_percent_axis_labels_stay_distinct_on_a_narrow_range():

@@ -174,6 +174,11 @@ class KPIReport:
     def label(self, name: str) -> str:
         return self.labels.get(name) or KPI_LABELS.get(name, name)
 
+    @property
+    def has_profit(self) -> bool:
+        """Was cost supplied, so that profit figures exist (and profit labels are used)?"""
+        return "profit" in self.labels
+
     def value(self, name: str) -> float | None:
         estimate = self.current.values.get(name)
         return None if estimate is None else text.finite(estimate.value)
@@ -559,13 +564,24 @@ def annual_churn_estimate(sections: Mapping[str, Mapping[str, Any]] | None,
     section reported it (the figure claim C11 is judged on), read from its results, never
     recomputed here. ``failed``: names of sections that failed, for the reason."""
     sections = sections or {}
+    unsure = None
     for section, key in ANNUAL_CHURN_SOURCES:
         found = (sections.get(section, {}).get("headlines") or {}).get(key)
-        if found and text.finite(found.get("value")) is not None:
-            return Estimate(float(found["value"]), text.finite(found.get("low")),
-                            text.finite(found.get("high")), found.get("n"),
-                            f"{found.get('method', '')} (from the {section} section)".strip(),
-                            unit="share")
+        if not found or text.finite(found.get("value")) is None:
+            continue
+        if not text.has_interval(found.get("low"), found.get("high")):
+            unsure = unsure or (section, found)   # a figure without an interval: not shown
+            continue
+        return Estimate(float(found["value"]), float(found["low"]), float(found["high"]),
+                        found.get("n"),
+                        f"{found.get('method', '')} (from the {section} section)".strip(),
+                        unit="share")
+    if unsure is not None:
+        section, found = unsure
+        method = found.get("method") or ""
+        why = ("not identifiable from these data" if "not identifiable" in method
+               else "the model gave no interval")
+        return missing(f"{why} (the {section} section says why)", "share", found.get("n"))
     failed = [s for s in failed if s]
     if failed:
         names = ", ".join(f"\u201c{name}\u201d" for name in failed)

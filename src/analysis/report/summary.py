@@ -120,16 +120,18 @@ def failed_titles(failures: Iterable[Mapping[str, Any]],
             if notebook_stem(f.get("notebook", "")) in wanted]
 
 
-def strategies_table(sections: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame | None:
+def strategies_table(sections: Mapping[str, Mapping[str, Any]],
+                     profit: bool = True) -> pd.DataFrame | None:
     """The segment strategies written by the segments section, or None if it did not run.
-    A money column is shown only when it has figures (no profit column without cost)."""
+    A money column is shown only when it has figures; no profit column when ``profit`` is
+    False (no cost was supplied: a profit of 0 there is unknown, not zero)."""
     records = sections.get("segments", {}).get("extra", {}).get("strategies")
     if not records:
         return None
     frame = pd.DataFrame(records)
     table = pd.DataFrame({"segment": frame["segment"].map(text.html_text),
                           "customers": frame["customers"].map(plots.fmt_int)})
-    for column in ("revenue", "profit"):
+    for column in ("revenue", "profit") if profit else ("revenue",):
         if column in frame and frame[column].map(text.finite).notna().any():
             table[column] = frame[column].map(lambda v: text.money(v))
     table["suggested action"] = frame["action"].map(text.html_text)
