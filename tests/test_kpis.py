@@ -163,7 +163,7 @@ def test_annual_churn_comes_from_the_churn_section_with_its_interval():
         "value": 0.31, "low": 0.30, "high": 0.33, "n": 900, "method": "Pareto/NBD"}}}}
     e = annual_churn_estimate(sections)
     assert (e.value, e.low, e.high, e.n) == (0.31, 0.30, 0.33, 900)
-    assert "churn section" in e.method
+    assert "churn and retention section" in e.method
     boundary = {"clv": {"headlines": {"model_annual_churn": {
         "value": 0.017, "low": None, "high": None, "n": 237,
         "method": "Pareto/NBD: ...; not identifiable: the data hardly constrain s, beta"}}}}

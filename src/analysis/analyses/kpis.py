@@ -51,6 +51,9 @@ NO_COST = "no cost of goods was supplied"
 #: where a section's results give the model-based share of customers lost within a year
 ANNUAL_CHURN_SOURCES = (("churn", "churn_rate_12m"), ("clv", "model_annual_churn"),
                         ("subscriptions", "observed_annual_churn"))
+#: the sections' names for the reader
+SECTION_NAMES = {"churn": "churn and retention", "clv": "customer lifetime value",
+                 "subscriptions": "subscriptions"}
 SHOP_KPIS = ("customers", "active", "new", "churned", "revenue", "profit", "top20_share",
              "churn_rate")
 SUBSCRIPTION_KPIS = ("subscribers", "subscribers_new", "cancelled", "cancellation_rate",
@@ -574,14 +577,16 @@ def annual_churn_estimate(sections: Mapping[str, Mapping[str, Any]] | None,
             continue
         return Estimate(float(found["value"]), float(found["low"]), float(found["high"]),
                         found.get("n"),
-                        f"{found.get('method', '')} (from the {section} section)".strip(),
+                        f"{found.get('method', '')} (from the {SECTION_NAMES[section]} "
+                        "section)".strip(),
                         unit="share")
     if unsure is not None:
         section, found = unsure
         method = found.get("method") or ""
         why = ("not identifiable from these data" if "not identifiable" in method
                else "the model gave no interval")
-        return missing(f"{why} (the {section} section says why)", "share", found.get("n"))
+        return missing(f"{why} (the {SECTION_NAMES[section]} section says why)", "share",
+                       found.get("n"))
     failed = [s for s in failed if s]
     if failed:
         names = ", ".join(f"\u201c{name}\u201d" for name in failed)

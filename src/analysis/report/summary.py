@@ -63,17 +63,20 @@ def kpi_sentences(report: KPIReport) -> str:
         parts.append(f"**{value('customers')} customers bought in {report.period}**"
                      f"{_change_text(report, 'customers')}, bringing {' and '.join(money)}.")
     if "subscribers" in have:
+        rate = ("" if report.value("cancellation_rate") is None else
+                f" (a cancellation rate of {value('cancellation_rate')} of those active at "
+                "its start)")
         parts.append(f"**{value('subscribers')} subscribers were active at the end of "
                      f"{report.period}**{_change_text(report, 'subscribers')}; "
                      f"{value('subscribers_new')} subscribed and {value('cancelled')} "
-                     f"cancelled in the period (a cancellation rate of "
-                     f"{value('cancellation_rate')} of those active at its start).")
+                     f"cancelled in the period{rate}.")
     if "churned" in have:
-        days = report.label("churned")
-        parts.append(f"{value('churned')} customers newly reached "
-                     f"{_days_phrase(days)} without a purchase this month (a lagging count: "
-                     f"{value('churn_rate')} of the customers active at the start of the "
-                     "month).")
+        days = _days_phrase(report.label("churned"))
+        rate = (f"{value('churn_rate')} of the customers active at the start of the month"
+                if report.value("churn_rate") is not None else
+                "no customer was active at the start of the month")
+        parts.append(f"{value('churned')} customers newly reached {days} without a purchase "
+                     f"this month (a lagging count; {rate}).")
     annual = have.get("annual_churn")
     if annual is not None:
         if text.finite(annual.value) is not None:
@@ -82,8 +85,10 @@ def kpi_sentences(report: KPIReport) -> str:
             parts.append(f"Within a year, {text.pct(annual.value, 0)} of {who} are lost"
                          f"{f' ({span})' if span else ''}: the figure claim C11 is judged on.")
         else:
-            parts.append(f"The share of customers lost within a year is "
-                         f"{annual.method or text.NOT_AVAILABLE}.")
+            reason = (annual.method or text.NOT_AVAILABLE).removeprefix(
+                f"{text.NOT_AVAILABLE}: ")
+            parts.append(f"The share of customers lost within a year cannot be given this "
+                         f"month: {reason}.")
     return " ".join(parts)
 
 
