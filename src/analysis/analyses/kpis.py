@@ -224,8 +224,8 @@ class KPIReport:
                 "previous period": ("" if c.previous is None
                                     else format_kpi(c.name, c.previous.value)),
                 "change": format_change(c.name, c.change),
-                "change %": ("" if text.finite(c.relative) is None
-                             else f"{100 * c.relative:+.1f}%"),
+                "change %": ("" if text.finite(c.relative) is None or kpi_kind(c.name)
+                             == "share" else f"{100 * c.relative:+.1f}%"),
             })
         return pd.DataFrame(rows, columns=["KPI", "this period", "95% interval", "n",
                                            "previous period", "change", "change %"])

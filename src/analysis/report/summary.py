@@ -153,11 +153,12 @@ def headlines_table(sections: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
         for key, e in (section.get("headlines") or {}).items():
             if text.finite(e.get("value")) is None:
                 continue
+            fmt = UNIT_FORMATS.get(e.get("unit") or "", number)
             rows.append({
                 "section": name.replace("_", " "),
                 "figure": key.replace("_", " "),
-                "value": number(e["value"]),
-                "95% interval": (f"{number(e['low'])} to {number(e['high'])}"
+                "value": fmt(e["value"]),
+                "95% interval": (f"{fmt(e['low'])} to {fmt(e['high'])}"
                                  if text.has_interval(e.get("low"), e.get("high")) else ""),
                 "n": text.count(e.get("n"), missing=""),
                 "method": e.get("method") or "",
@@ -166,12 +167,24 @@ def headlines_table(sections: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
                                        "method"])
 
 
+def share(x: float) -> str:
+    return text.pct(x)
+
+
+def amount(x: float) -> str:
+    return text.money(x)
+
+
 def number(x: float) -> str:
     """Readable figure: thousands separators for large numbers, 3 significant digits else."""
     value = text.finite(x)
     if value is None:
         return text.NOT_AVAILABLE
     return f"{value:,.0f}" if abs(value) >= 1000 else text.number(value)
+
+
+#: how the headline figures of a unit are written
+UNIT_FORMATS = {"share": share, "currency": amount}
 
 
 def trend_panels(trend: pd.DataFrame) -> list[str]:
