@@ -16,6 +16,7 @@ import base64
 import html
 import io
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -165,7 +166,11 @@ def chart_title(name: str, trend: pd.DataFrame, newest: dict | None = None) -> s
 
 
 def short_label(label: str) -> str:
-    """A KPI label for a chart title: the part before its explanation."""
+    """A KPI label for a chart title: the part before its explanation ("Share of profit
+    from the top 20% of buying customers" becomes "Top 20% share of profit")."""
+    top = re.match(r"Share of (\w+) from the top (\d+%)", label)
+    if top:
+        return f"Top {top.group(2)} share of {top.group(1)}"
     for mark in (" (", ":"):
         if mark in label:
             label = label.split(mark)[0]
