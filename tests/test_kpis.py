@@ -158,6 +158,28 @@ def test_subscription_kpis_of_a_month():
     assert k["recurring_revenue"].value == pytest.approx(40.0)
 
 
+def test_a_snapshot_export_has_no_dated_departures_and_no_earlier_months():
+    """A snapshot (every departure dated on the snapshot day) read as durations: the
+    month's cancellations are not given, and the trend has no earlier months."""
+    from analysis.analyses.kpis import snapshot_reading_of, subscription_trend
+
+    as_of = pd.Timestamp("2026-10-31")
+    n = 200
+    ends = [as_of if i % 4 == 0 else None for i in range(n)]   # 25% churned: "durations"
+    subs = pd.DataFrame({"customer_id": [f"c{i}" for i in range(n)],
+                         "start": [as_of - pd.DateOffset(months=1 + i % 40) for i in range(n)],
+                         "end": pd.to_datetime(ends)})
+    assert snapshot_reading_of(subs, pd.Timestamp("2026-11-01")) == "durations"
+    k = subscription_kpis(subs, "2026-10", pd.Timestamp("2026-10-01"),
+                          pd.Timestamp("2026-11-01"), "durations").values
+    assert k["cancelled"].value is None and "snapshot" in k["cancelled"].method
+    assert k["subscribers"].value == 150
+    history = subs.assign(end=pd.to_datetime([as_of - pd.DateOffset(months=i % 30)
+                                              if i % 4 == 0 else None for i in range(n)]))
+    assert snapshot_reading_of(history, pd.Timestamp("2026-11-01")) is None
+    assert len(subscription_trend(history, periods("2026-09", "2026-10"))) == 2
+
+
 def test_annual_churn_comes_from_the_churn_section_with_its_interval():
     sections = {"churn": {"headlines": {"churn_rate_12m": {
         "value": 0.31, "low": 0.30, "high": 0.33, "n": 900, "method": "Pareto/NBD"}}}}

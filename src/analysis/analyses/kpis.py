@@ -498,11 +498,31 @@ def period_kpis(features: pd.DataFrame, period: str, *, surveys: pd.DataFrame | 
 # -- subscriptions -----------------------------------------------------------------------
 
 
+SNAPSHOT_NOTE = ("The subscriptions come from a snapshot export: departures are recorded "
+                 "only at the snapshot, so subscriber figures of earlier months are not "
+                 "shown and there is no comparison with the previous month.")
+NO_DEPARTURE_DATES = ("a snapshot export records no dates of departure (its churn flag is "
+                      "read as durations by tenure, see the subscriptions section)")
+
+
+def snapshot_reading_of(subscriptions: pd.DataFrame, as_of) -> str | None:
+    """How the subscriptions section reads the table: None for a history of subscriptions,
+    "last month" or "durations" for a snapshot export
+    (:func:`analysis.analyses.subscriptions.observed.snapshot_reading`)."""
+    from analysis.analyses.subscriptions.observed import snapshot_reading
+
+    ends = (pd.to_datetime(subscriptions["end"]) if "end" in subscriptions
+            else pd.Series(pd.NaT, index=subscriptions.index))
+    return snapshot_reading(pd.DataFrame({"end": ends, "churned": ends.notna()}),
+                            pd.Timestamp(as_of))
+
+
 def subscription_kpis(subscriptions: pd.DataFrame, period: str, start: pd.Timestamp,
-                      end: pd.Timestamp) -> PeriodKPIs:
+                      end: pd.Timestamp, reading: str | None = None) -> PeriodKPIs:
     """Subscribers at the end, new, cancelled, the cancellation rate (of those active at
     the start, Wilson interval) and recurring revenue (where charges were supplied) of the
-    period [start, end), from the subscriptions table (contract columns)."""
+    period [start, end), from the subscriptions table (contract columns). ``reading``
+    "durations" (a snapshot whose churn flag has no date): no cancellation figures."""
     flags = subscription_flags(subscriptions, pd.Timestamp(start), pd.Timestamp(end))
     n = len(subscriptions)
     at_start = int(flags["at_start"].sum())
@@ -521,6 +541,9 @@ def subscription_kpis(subscriptions: pd.DataFrame, period: str, start: pd.Timest
                               if at_start else missing("no subscriber was active at the "
                                                        "start of the period", "share", 0)),
     }
+    if reading == "durations":
+        values["cancelled"] = missing(NO_DEPARTURE_DATES, "customers")
+        values["cancellation_rate"] = missing(NO_DEPARTURE_DATES, "share")
     charge = (pd.to_numeric(subscriptions["recurring_charge"], errors="coerce")
               if "recurring_charge" in subscriptions else None)
     if charge is not None and charge.notna().any():
@@ -548,11 +571,12 @@ def subscription_flags(subscriptions: pd.DataFrame, start: pd.Timestamp,
     })
 
 
-def subscription_trend(subscriptions: pd.DataFrame, periods: Sequence) -> pd.DataFrame:
+def subscription_trend(subscriptions: pd.DataFrame, periods: Sequence,
+                       reading: str | None = None) -> pd.DataFrame:
     """The subscription KPIs (points, no intervals) for every period, for trend charts."""
     rows = []
     for p in periods:
-        values = subscription_kpis(subscriptions, p.label, p.start, p.end).values
+        values = subscription_kpis(subscriptions, p.label, p.start, p.end, reading).values
         rows.append({"month": p.label, **{k: (np.nan if e.value is None else e.value)
                                           for k, e in values.items()}})
     return pd.DataFrame(rows)
@@ -660,11 +684,16 @@ def kpis_for_context(ctx, n_boot: int = 1000, seed: int | None = None,
         current.update(shop_kpis(ctx, period, rows[-1], supplied, n_boot, seed).values)
         if has_previous:
             before.update(shop_kpis(ctx, prev, rows[0], supplied, n_boot, seed).values)
+    notes = list(kpi_notes(supplied))
     if supplied.subscriptions and (supplied.subscription_business or not supplied.transactions):
         subs = ctx.data.subscriptions
-        current.update(subscription_kpis(subs, period.label, period.start, period.end).values)
-        if has_previous:
+        reading = snapshot_reading_of(subs, period.end)
+        current.update(subscription_kpis(subs, period.label, period.start, period.end,
+                                         reading).values)
+        if has_previous and reading is None:
             before.update(subscription_kpis(subs, prev.label, prev.start, prev.end).values)
+        if reading is not None:
+            notes.append(SNAPSHOT_NOTE)
         for name in ("churned", "churn_rate"):   # leaving is observed: cancellations
             current.pop(name, None)
             before.pop(name, None)
@@ -675,7 +704,7 @@ def kpis_for_context(ctx, n_boot: int = 1000, seed: int | None = None,
     current = {k: current[k] for k in sorted(current, key=kpi_order)}
     return compare_kpis(PeriodKPIs(period.label, current),
                         PeriodKPIs(prev.label, before) if before else None,
-                        kpi_labels(supplied), kpi_notes(supplied))
+                        kpi_labels(supplied), notes)
 
 
 #: the order of the KPI table
@@ -713,7 +742,11 @@ def kpi_trend_for_context(ctx) -> pd.DataFrame:
                                supplied.cost)
         frames.append(kpi_trend(ctx.panel(TREND_COLUMNS), totals, supplied))
     if supplied.subscriptions and (supplied.subscription_business or not supplied.transactions):
-        subs = subscription_trend(ctx.data.subscriptions, periods)
+        table = ctx.data.subscriptions
+        reading = snapshot_reading_of(table, ctx.period.end)
+        # a snapshot records departures at the snapshot only: no earlier months
+        subs = subscription_trend(table, periods if reading is None else periods[-1:],
+                                  reading)
         if frames:
             shop = frames.pop().drop(columns=["churned", "churn_rate"], errors="ignore")
             subs = shop.merge(subs, on="month", how="outer")

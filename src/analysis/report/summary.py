@@ -66,10 +66,12 @@ def kpi_sentences(report: KPIReport) -> str:
         rate = ("" if report.value("cancellation_rate") is None else
                 f" (a cancellation rate of {value('cancellation_rate')} of those active at "
                 "its start)")
+        moves = f"{value('subscribers_new')} subscribed"
+        if report.value("cancelled") is not None:
+            moves += f" and {value('cancelled')} cancelled"
         parts.append(f"**{value('subscribers')} subscribers were active at the end of "
                      f"{report.period}**{_change_text(report, 'subscribers')}; "
-                     f"{value('subscribers_new')} subscribed and {value('cancelled')} "
-                     f"cancelled in the period{rate}.")
+                     f"{moves} in the period{rate}.")
     if "churned" in have:
         days = _days_phrase(report.label("churned"))
         rate = (f"{value('churn_rate')} of the customers active at the start of the month"
