@@ -11,13 +11,14 @@ import dataclasses
 
 import pandas as pd
 
-from analysis.core import plots
+from analysis.core import plots, text
 from analysis.core.results import Estimate
 from analysis.data.contract import CustomerData
 from analysis.data.ledger import Ledger
 
 TABLE_DATES = {"transactions": "timestamp", "customers": "signup_date",
-               "surveys": "survey_date", "interactions": "opened_at"}
+               "surveys": "survey_date", "interactions": "opened_at",
+               "subscriptions": "start"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,36 +62,53 @@ def table_overview(data: CustomerData) -> pd.DataFrame:
     """Rows, customers and date range of each table as used by the analyses."""
     rows = []
     for table, date_column in TABLE_DATES.items():
-        frame = getattr(data, table)
-        if frame is None:
-            rows.append({"table": table, "rows": 0, "customers": 0, "from": None, "to": None,
-                         "status": "not supplied"})
+        frame = getattr(data, table, None)
+        if table == "subscriptions" and frame is None:
+            continue   # an optional table of subscription companies only
+        if frame is None or len(frame) == 0:
+            rows.append({"table": table, "rows": text.count(0), "customers": text.count(0),
+                         "from": "", "to": "", "status": "not supplied"})
             continue
-        dates = frame[date_column] if date_column in frame else pd.Series(dtype="datetime64[ns]")
+        dates = (pd.to_datetime(frame[date_column], errors="coerce") if date_column in frame
+                 else pd.Series(dtype="datetime64[ns]"))
+        known = dates.notna().any()
         rows.append({
             "table": table,
-            "rows": len(frame),
-            "customers": int(frame["customer_id"].nunique()),
-            "from": dates.min().date() if dates.notna().any() else None,
-            "to": dates.max().date() if dates.notna().any() else None,
+            "rows": text.count(len(frame)),
+            "customers": text.count(frame["customer_id"].nunique()),
+            "from": f"{dates.min():%Y-%m-%d}" if known else "no dates",
+            "to": f"{dates.max():%Y-%m-%d}" if known else "no dates",
             "status": "used",
         })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["table", "rows", "customers", "from", "to", "status"])
 
 
 def reader_tables(quality: DataQuality) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The reconciliation and exclusions formatted for the report."""
     rec = quality.reconciliation.copy()
     for column in ("rows_in", "rows_kept", "rows_excluded"):
-        rec[column] = rec[column].map("{:,}".format)
+        if column in rec:
+            rec[column] = rec[column].map(lambda v: text.count(v, missing=""))
     for column in ("revenue_in", "revenue_kept", "revenue_excluded"):
-        rec[column] = rec[column].map("{:,.2f}".format)
-    rec["reconciles"] = rec["reconciles"].map({True: "yes, to the cent", False: "NO"})
+        if column in rec:
+            rec[column] = rec[column].map(cents)
+    if "reconciles" in rec:
+        rec["reconciles"] = rec["reconciles"].map({True: "yes, to the cent", False: "NO"})
+    rec = rec.astype(object).where(rec.notna(), "")
+    rec = rec.map(lambda v: "" if v is None else v)
     rec.columns = [c.replace("_", " ") for c in rec.columns]
     exc = quality.excluded.copy()
-    exc["rows"] = exc["rows"].map("{:,}".format)
-    exc["revenue"] = exc["revenue"].map("{:,.2f}".format)
+    exc["rows"] = exc["rows"].map(lambda v: text.count(v, missing=""))
+    exc["revenue"] = exc["revenue"].map(cents)
+    exc["reason"] = exc["reason"].map(lambda v: "" if v is None else str(v))
     return rec, exc
+
+
+def cents(value) -> str:
+    """An amount to the cent ("1,234.50"); empty when there is none (a table without
+    money, such as surveys)."""
+    amount = text.finite(value)
+    return "" if amount is None else f"{amount:,.2f}"
 
 
 def monthly_coverage(transactions: pd.DataFrame) -> pd.DataFrame:
@@ -122,6 +140,7 @@ def plot_coverage(coverage: pd.DataFrame, period_start: pd.Timestamp, ax=None):
     ax.tick_params(axis="x", labelrotation=45)
     ax.axvline(period_start, color=plots.HIGHLIGHT, linestyle="--", linewidth=1)
     months = len(coverage)
-    plots.finding(ax, f"The data cover {months} months of sales",
+    plots.finding(ax, f"The data cover {text.count(months)} month{'s' if months != 1 else ''} "
+                      "of sales",
                   "bars: revenue per month; line: customers who bought; dashed: report month")
     return ax

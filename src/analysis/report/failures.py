@@ -56,6 +56,17 @@ DEFAULT_HINT = ("Most likely this month's data contain a case the section does n
                 "the message above to whoever maintains the analyses. The other sections of "
                 "the pack are complete.")
 
+#: the notebooks whose results answer each claim (docs/CLAIMS.md): a claim no section
+#: answered says which of these failed
+CLAIM_NOTEBOOKS = {
+    "C1": ("02_concentration",), "C2": ("02_concentration",), "C6": ("02_concentration",),
+    "C3": ("04_churn_retention",), "C4": ("04_churn_retention",),
+    "C5": ("04_churn_retention",),
+    "C7": ("03_satisfaction",), "C8": ("03_satisfaction",), "C9": ("03_satisfaction",),
+    "C10": ("03_satisfaction", "07_subscriptions"), "C12": ("03_satisfaction",),
+    "C11": ("04_churn_retention", "05_customer_lifetime_value", "07_subscriptions"),
+}
+
 
 class ReportError(RuntimeError):
     """A pack could not be built; the message says which step, notebook and cell."""
@@ -163,3 +174,51 @@ def read_failures(output_dir: str | Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def with_failed_sections(scorecard, failures: Iterable[Mapping[str, Any]]):
+    """The scorecard with every claim that no section answered because its section failed
+    (or was not run) saying so: "section <title> failed" instead of "no analysis
+    produced this claim"."""
+    from analysis.analyses.claims import NO_ANALYSIS
+    from analysis.core.results import Verdict
+
+    by_notebook = {notebook_stem(f.get("notebook", "")): f for f in failures}
+    if not by_notebook:
+        return scorecard
+    rows = []
+    for row in scorecard.rows:
+        result = row.result
+        if result.verdict is Verdict.NOT_TESTABLE and result.reason == NO_ANALYSIS:
+            down = [by_notebook[n] for n in CLAIM_NOTEBOOKS.get(row.claim.claim_id, ())
+                    if n in by_notebook]
+            if down:
+                reason = "; ".join(failure_reason(f) for f in down)
+                result = dataclasses.replace(
+                    result, reason=reason,
+                    summary=f"Not tested this month: {reason}. The claim is tested again "
+                            "with the next report.")
+        rows.append(dataclasses.replace(row, result=result))
+    return dataclasses.replace(scorecard, rows=tuple(rows))
+
+
+def notebook_stem(name: str) -> str:
+    return str(name).rsplit("/", 1)[-1].removesuffix(".ipynb")
+
+
+def failure_reason(failure: Mapping[str, Any]) -> str:
+    """"section <title> failed" (or "was not run")."""
+    title = failure.get("title") or notebook_stem(failure.get("notebook", "")) or "a section"
+    state = "was not run" if failure.get("status") == SKIPPED else "failed"
+    return f"section \u201c{title}\u201d {state}"
+
+
+def clean_message(message: Any) -> str:
+    """An error message for the reader: never "None" or "nan" on its own."""
+    if message is None or (isinstance(message, float) and message != message):
+        return "no message was recorded"
+    out = str(message)
+    for word, plain in (("None", "no value"), ("NaN", "not a number"), ("nan", "not a number"),
+                        ("NaT", "no date")):
+        out = re.sub(rf"(?<![\w-]){word}(?![\w-])", plain, out)
+    return out or "no message was recorded"

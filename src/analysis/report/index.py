@@ -16,22 +16,29 @@ import base64
 import html
 import io
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
 
 from analysis.analyses.kpis import KPI_LABELS, format_kpi
+from analysis.core import text
 from analysis.core.results import Verdict
 from analysis.data.periods import PERIOD_PATTERN
 from analysis.report.install import write_atomic
 
 PACK_FILES = (("leadership.pdf", "PDF"), ("leadership.html", "leadership"),
               ("analyst.html", "analyst"), ("results.json", "results.json"))
+#: the KPI columns of the index, in order; a pack shows those its results.json has (no
+#: profit column for a company without cost, subscriber figures for a subscription company)
 INDEX_KPIS = ("customers", "active", "revenue", "profit", "churn_rate", "top20_share",
+              "subscribers", "cancellation_rate", "recurring_revenue", "annual_churn",
               "satisfaction")
-TREND_KPIS = ("customers", "revenue", "profit", "churn_rate", "top20_share", "new")
-AXES = {"churn_rate": "percent", "top20_share": "percent", "revenue": "money",
-        "profit": "money"}
+TREND_KPIS = ("customers", "revenue", "profit", "churn_rate", "top20_share", "new",
+              "subscribers", "subscribers_new", "cancelled", "cancellation_rate",
+              "recurring_revenue")
+AXES = {"churn_rate": "percent", "top20_share": "percent", "cancellation_rate": "percent",
+        "revenue": "money", "profit": "money", "recurring_revenue": "money"}
 CSS = """
 body{font-family:"DejaVu Sans",Arial,sans-serif;margin:2rem auto;max-width:1100px;color:#222}
 h1{font-size:1.6rem;margin-bottom:.2rem} p.sub{color:#555;margin-top:0}
@@ -69,9 +76,18 @@ def kpi_label(pack: dict, name: str) -> str:
     return kpi_estimate(pack, name).get("label") or KPI_LABELS.get(name, name)
 
 
+def shown_kpis(packs: list[dict]) -> list[str]:
+    """The index's KPI columns: those the newest pack reports (its labels say what they
+    are; a KPI the company cannot have, such as profit without cost, is not a column)."""
+    newest = (packs[-1].get("kpis") or {}).get("current") or {} if packs else {}
+    if not newest:
+        return [k for k in INDEX_KPIS if k != "profit"]
+    return [k for k in INDEX_KPIS if k in newest]
+
+
 def pack_rows(packs: list[dict]) -> str:
-    head = ["period"] + [kpi_label(packs[-1], k) for k in INDEX_KPIS] + ["claims that hold",
-                                                                         "pack"]
+    kpis = shown_kpis(packs)
+    head = ["period"] + [kpi_label(packs[-1], k) for k in kpis] + ["claims that hold", "pack"]
     rows = []
     for pack in reversed(packs):
         counts = pack.get("claim_counts", {})
@@ -81,7 +97,7 @@ def pack_rows(packs: list[dict]) -> str:
             if (Path(pack["_dir"]) / name).exists()
         )
         cells = [html.escape(pack["_folder"])]
-        cells += [html.escape(format_kpi(k, kpi_value(pack, k))) for k in INDEX_KPIS]
+        cells += [html.escape(format_kpi(k, kpi_value(pack, k))) for k in kpis]
         tested = sum(v for k, v in counts.items() if k != Verdict.NOT_TESTABLE.value)
         held = counts.get(Verdict.HOLDS.value, 0) + counts.get(Verdict.STRONGER.value, 0)
         cells.append(f"{held} of {tested} testable")
@@ -114,12 +130,19 @@ def trend_charts(trend: pd.DataFrame, newest: dict | None = None) -> list[str]:
 
     plots.use_house_style()
     images = []
+    if trend.empty or "month" not in trend:
+        return images
     months = pd.PeriodIndex(trend["month"], freq="M").to_timestamp()
+    reported = (newest or {}).get("kpis", {}) or {}
+    reported = reported.get("current") or {}
     for name in TREND_KPIS:
-        if name not in trend or trend[name].isna().all():
+        if name not in trend or pd.to_numeric(trend[name], errors="coerce").isna().all():
             continue
+        if reported and name in INDEX_KPIS and name not in reported:
+            continue   # a KPI the newest pack does not report: no profit chart without cost
         label = kpi_label(newest or {}, name)
-        fig = trend_figure(months, trend[name].astype(float), chart_title(name, trend, newest),
+        values = pd.to_numeric(trend[name], errors="coerce").astype(float)
+        fig = trend_figure(months, values, chart_title(name, trend, newest),
                            AXES.get(name))
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=110)
@@ -134,11 +157,24 @@ def chart_title(name: str, trend: pd.DataFrame, newest: dict | None = None) -> s
     """"<label>: <figure> in <period>": the newest pack's own label and figure from its
     results.json (as its KPI table shows them); the trend's last point only for a pack
     without that KPI."""
-    value = kpi_value(newest, name) if newest else None
+    value = text.finite(kpi_value(newest, name)) if newest else None
     period = newest["period"] if newest and value is not None else trend["month"].iloc[-1]
     if value is None:
         value = trend[name].iloc[-1]
-    return f"{kpi_label(newest or {}, name)}: {format_kpi(name, value)} in {period}"
+    label = kpi_label(newest or {}, name)
+    return text.chart_label(f"{short_label(label)}: {format_kpi(name, value)} in {period}")
+
+
+def short_label(label: str) -> str:
+    """A KPI label for a chart title: the part before its explanation ("Share of profit
+    from the top 20% of buying customers" becomes "Top 20% share of profit")."""
+    top = re.match(r"Share of (\w+) from the top (\d+%)", label)
+    if top:
+        return f"Top {top.group(2)} share of {top.group(1)}"
+    for mark in (" (", ":"):
+        if mark in label:
+            label = label.split(mark)[0]
+    return label
 
 
 def trend_figure(months: pd.DatetimeIndex, values: pd.Series, title: str,
@@ -162,21 +198,41 @@ def trend_figure(months: pd.DatetimeIndex, values: pd.Series, title: str,
 
 
 def month_axis(ax, months: pd.DatetimeIndex) -> None:
-    """Ticks at months, quarters or years as the span needs: at most about six labels,
+    """Ticks at months, quarters, half years or years as the span needs (two years: Jan
+    and Jul of each; five years: each January): at most about seven labels,
     every month for a span of less than four months, written concisely (``Jan``, ``Apr``,
     ..., the year once; ``Oct 2026`` for a single month). Twenty days of room at each
     end, so that a single month is a point in the middle, not a squeezed axis."""
     import matplotlib.dates as mdates
 
-    short = len(months) < 2 or (months.max() - months.min()).days < 120
-    locator = mdates.MonthLocator() if short else mdates.AutoDateLocator(minticks=2,
-                                                                         maxticks=6)
+    locator = month_locator(months)
     ax.xaxis.set_major_locator(locator)
     one_month = months.nunique() == 1   # one tick: the concise formatter cannot tell its unit
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %Y") if one_month
                                  else mdates.ConciseDateFormatter(locator))
     pad = pd.Timedelta(days=20)
     ax.set_xlim(months.min() - pad, months.max() + pad)
+
+
+#: tick spacings in months: every month, two, a quarter, half a year, then years
+TICK_STEPS = (1, 2, 3, 6, 12, 24, 60, 120)
+
+
+def month_locator(months: pd.DatetimeIndex, most: int = 7):
+    """The tightest tick spacing of :data:`TICK_STEPS` that gives at most ``most`` ticks
+    over ``months`` (ticks on the calendar: Jan/Apr/Jul/Oct, Jan/Jul, or Januaries)."""
+    import matplotlib.dates as mdates
+
+    if len(months) == 0:
+        return mdates.MonthLocator()
+    first, last = months.min(), months.max()
+    span = (last.year - first.year) * 12 + last.month - first.month + 1
+    for step in TICK_STEPS:
+        if span / step < most:
+            break
+    if step < 12:
+        return mdates.MonthLocator(bymonth=range(1, 13, step))
+    return mdates.YearLocator(base=step // 12)
 
 
 def build_index(reports_dir: str | Path) -> Path:

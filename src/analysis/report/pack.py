@@ -446,7 +446,9 @@ def merge_results(work: Path, period: str, config_name: str, fingerprint: str | 
     from analysis.analyses.claims import build_scorecard
 
     sections = read_sections(work)
-    scorecard = build_scorecard(sections, period)
+    failures = tuple(failures)
+    scorecard = failing.with_failed_sections(build_scorecard(sections, period),
+                                             [f.to_json() for f in failures])
     summary_extra = sections.get("executive_summary", {}).get("extra", {})
     quality_extra = sections.get("data_quality", {}).get("extra", {})
     payload = {

@@ -24,6 +24,8 @@ from nbconvert import HTMLExporter
 from nbconvert.preprocessors import Preprocessor, TagRemovePreprocessor
 from traitlets.config import Config
 
+from analysis.report.failures import DEFAULT_HINT, clean_message
+
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 TEMPLATE_NAME = "cvl"
 AUDIENCES = ("analyst", "leadership")
@@ -112,22 +114,22 @@ def failure_notebook(failure: Mapping, source: Path, executed: Path | None,
 def failure_block(failure: Mapping, audience: str) -> str:
     """The HTML block that takes a failed section's place: what failed, where (notebook
     and cell), the message and what to try. Data text is escaped for HTML and Markdown."""
-    notebook = markdown_safe(failure["notebook"])
+    notebook = markdown_safe(failure.get("notebook") or "a notebook")
     if failure["status"] == "skipped":
         title = "This section was not run"
         what = f"The notebook <code>{notebook}</code> was not run: "
-        what += markdown_safe(failure["message"]) + "."
+        what += markdown_safe(clean_message(failure.get("message"))) + "."
         lines = [what]
     else:
         title = "This section could not be completed"
-        where = (f" at cell {failure['cell']}" if failure.get("cell") is not None else "")
+        where = (f" at cell {failure['cell']}" if isinstance(failure.get("cell"), int) else "")
         code = failure.get("code") or ""
         if audience == "analyst" and code:
             where += f" (<code>{markdown_safe(code)}</code>)"
         lines = [f"<b>What failed:</b> the notebook <code>{notebook}</code> stopped{where}.",
                  f"<b>Message:</b> <code>{markdown_safe(failure.get('error') or 'Error')}: "
-                 f"{markdown_safe(failure['message'])}</code>"]
-    lines.append(f"<b>What to try:</b> {markdown_safe(failure['hint'])}")
+                 f"{markdown_safe(clean_message(failure.get('message')))}</code>"]
+    lines.append(f"<b>What to try:</b> {markdown_safe(failure.get('hint') or DEFAULT_HINT)}")
     if failure.get("affects"):
         names = ", ".join(f"<code>{markdown_safe(n)}</code>" for n in failure["affects"])
         lines.append(f"<b>Also affected:</b> {names}, which use the results of this "
