@@ -120,6 +120,12 @@ file = "interactions.parquet"
 
 [rules]
 cancelled_values = ["cancelled"]
+
+# a fixed as-of date long after the simulated data end (2026-10), so the study does not
+# depend on the day it runs; the generator lets a complaint opened near the end be resolved
+# weeks later, which an as-of date of today would reject as a future date
+[periods]
+as_of = 2031-01-01
 """
 
 
