@@ -7,7 +7,8 @@ Simulates ``--companies`` demo companies (spread evenly over the parameter setti
 notebooks' entry points, and compares each 95% interval and verdict with the truth (one very
 large company per setting, see the study module). Writes into ``--out``:
 
-- ``truths.json``: the truth of every quantity per setting (computed once, reused);
+- ``truths.json``: the truth of every quantity per setting (computed once, reused; use
+  ``--fresh`` after an estimator changed, since its estimand and truth may change too);
 - ``rows.jsonl.gz``: one row per company and quantity (appended as companies finish; a
   rerun skips the companies already there, so an interrupted study resumes);
 - ``results.json`` and ``results.md``: coverage per quantity with its binomial 95%
@@ -44,6 +45,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                    help="comma-separated settings (default: all)")
     p.add_argument("--replicates", type=int, default=study.REPLICATES,
                    help="bootstrap replicates of the concentration intervals")
+    p.add_argument("--fresh", action="store_true",
+                   help="discard the truths and rows in --out first (after an estimator "
+                        "changed: its estimand, and so its truth, may have changed too)")
     p.add_argument("--summary-only", action="store_true",
                    help="only rewrite results.json and results.md from the rows so far")
     return p.parse_args(argv)
@@ -65,6 +69,13 @@ def load_truths(path: Path, settings: list[str], customers: int) -> dict:
         truths[setting] = {"_customers": customers, **values}
         path.write_text(json.dumps(truths, indent=1, sort_keys=True))
         log(f"truth of setting {setting}: {customers:,} customers in {time.time() - start:.0f} s")
+    for setting in settings:   # structural values added after the first studies ran
+        if "C7 (latent)" not in truths[setting]:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                truths[setting].update(study.latent_truths(setting, customers))
+            path.write_text(json.dumps(truths, indent=1, sort_keys=True))
+            log(f"latent C7 of setting {setting} added")
     return truths
 
 
@@ -97,6 +108,9 @@ def run(args: argparse.Namespace) -> None:
         sys.exit(f"unknown settings {sorted(unknown)}; known: {', '.join(study.SETTINGS)}")
     args.out.mkdir(parents=True, exist_ok=True)
     rows_path = args.out / "rows.jsonl.gz"
+    if args.fresh:
+        for name in ("truths.json", "rows.jsonl.gz"):
+            (args.out / name).unlink(missing_ok=True)
     started = time.time()
     truths = load_truths(args.out / "truths.json", settings, args.truth_customers)
     rows = read_rows(rows_path)

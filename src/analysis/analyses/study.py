@@ -251,6 +251,30 @@ def estimand_truths(setting: str, n_customers: int = TRUTH_CUSTOMERS,
         return out
 
 
+def latent_c7(company: Company) -> float:
+    """C7's regression (profit on satisfaction, same customers, controls and window) with the
+    customers' latent satisfaction in place of their mean survey score: what C7 would
+    estimate if satisfaction were measured without error (the generator's satisfaction moves
+    spend, complaints, referrals and loyalty)."""
+    ctx = company.ctx
+    features = ctx.features(*ctx.window(WINDOW_MONTHS))
+    latent = company.latent.set_index("customer_id")["satisfaction"]
+    frame = features[features["satisfaction_mean"].notna()].assign(
+        latent_satisfaction=lambda f: f["customer_id"].map(latent).to_numpy(float))
+    reg = sat.profit_regression(frame, ctx.data.satisfaction_scale, "profit",
+                                "latent_satisfaction")
+    return float(reg.relative.value)
+
+
+def latent_truths(setting: str, n_customers: int = TRUTH_CUSTOMERS, seed: int = TRUTH_SEED,
+                  folder: Path | None = None) -> dict[str, float]:
+    """Structural values that need a company (so far C7 on latent satisfaction), on the
+    very large company of ``setting`` (the same one as :func:`estimand_truths`)."""
+    with _workdir(folder) as work:
+        company = open_company(work, setting, seed, n_customers)
+        return {"C7 (latent)": latent_c7(company)}
+
+
 class _workdir:
     """A temporary folder (removed afterwards), or ``folder`` when given (kept)."""
 
@@ -344,6 +368,8 @@ def with_truth(rows: Sequence[Mapping[str, Any]],
     """The rows with ``truth`` and ``covered`` (None when there is no interval)."""
     frame = pd.DataFrame(list(rows))
     frame["truth"] = [primary_truth(r, estimands) for r in frame.to_dict("records")]
+    latent = frame["setting"].map(lambda s: estimands.get(s, {}).get("C7 (latent)"))
+    frame["structural"] = frame["structural"].where(frame["quantity"] != "C7", latent)
     have = frame[["estimate", "low", "high", "truth"]].notna().all(axis=1)
     frame["covered"] = np.where(have, (frame["low"] <= frame["truth"])
                                 & (frame["truth"] <= frame["high"]), np.nan)
@@ -410,9 +436,11 @@ def true_verdicts(estimands: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:
         structural = structural_truths(demo.default_truth(overrides=SETTINGS.get(setting)))
         for claim_id in CLAIM_IDS:
             parts = {k: v for k, v in values.items()
-                     if claim_of(k) == claim_id and "(realised)" not in k}
+                     if claim_of(k) == claim_id and "(" not in k}
             if f"{claim_id} (realised)" in values:
                 parts = {claim_id: values[f"{claim_id} (realised)"]}
+            if "C7 (latent)" in values:
+                structural["C7"] = values["C7 (latent)"]
             by_model = {k: v for k, v in structural.items() if claim_of(k) == claim_id}
             rows.append({"setting": setting, "claim": claim_id,
                          "true_verdict": true_verdict(rules[claim_id], parts).value,
