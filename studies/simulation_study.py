@@ -41,6 +41,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                    help="customers per simulated company")
     p.add_argument("--truth-customers", type=int, default=study.TRUTH_CUSTOMERS,
                    help="customers of the very large company that gives the truth")
+    p.add_argument("--truth-companies", type=int, default=2,
+                   help="very large companies per setting whose average is the truth")
     p.add_argument("--settings", default=",".join(study.SETTINGS),
                    help="comma-separated settings (default: all)")
     p.add_argument("--replicates", type=int, default=study.REPLICATES,
@@ -57,25 +59,41 @@ def log(text: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {text}", flush=True)
 
 
-def load_truths(path: Path, settings: list[str], customers: int) -> dict:
+def load_truths(path: Path, settings: list[str], customers: int, companies: int) -> dict:
+    """Per setting: the truth companies' values (``_each``, computed once and kept in
+    ``path``) and their average, which is the truth the study uses."""
     truths = json.loads(path.read_text()) if path.exists() else {}
-    for setting in settings:
-        if setting in truths and truths[setting].get("_customers") == customers:
-            continue
-        start = time.time()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            values = study.estimand_truths(setting, customers)
-        truths[setting] = {"_customers": customers, **values}
+
+    def save():
         path.write_text(json.dumps(truths, indent=1, sort_keys=True))
-        log(f"truth of setting {setting}: {customers:,} customers in {time.time() - start:.0f} s")
-    for setting in settings:   # structural values added after the first studies ran
-        if "C7 (latent)" not in truths[setting]:
+
+    for setting in settings:
+        entry = truths.get(setting) or {}
+        if entry and "_each" not in entry:   # one truth company, kept flat (first format)
+            entry = {"_customers": entry.get("_customers"), "_each": [
+                {"_seed": study.TRUTH_SEED, **{k: v for k, v in entry.items()
+                                               if not k.startswith("_")}}]}
+        if entry.get("_customers") != customers:
+            entry = {"_customers": customers, "_each": []}
+        truths[setting] = entry
+        for i in range(len(entry["_each"]), companies):
+            start, seed = time.time(), study.TRUTH_SEED + i
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                truths[setting].update(study.latent_truths(setting, customers))
-            path.write_text(json.dumps(truths, indent=1, sort_keys=True))
-            log(f"latent C7 of setting {setting} added")
+                entry["_each"].append({"_seed": seed, **study.estimand_truths(
+                    setting, customers, seed)})
+            save()
+            log(f"truth company {i + 1} of setting {setting} ({customers:,} customers) in "
+                f"{time.time() - start:.0f} s")
+        for each in entry["_each"]:   # structural values added after the first studies ran
+            if "C7 (latent)" not in each:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    each.update(study.latent_truths(setting, customers, each["_seed"]))
+                save()
+                log(f"latent C7 of setting {setting}, truth seed {each['_seed']} added")
+        entry.update(study.average_truths(entry["_each"][:companies]))
+        save()
     return truths
 
 
@@ -112,7 +130,8 @@ def run(args: argparse.Namespace) -> None:
         for name in ("truths.json", "rows.jsonl.gz"):
             (args.out / name).unlink(missing_ok=True)
     started = time.time()
-    truths = load_truths(args.out / "truths.json", settings, args.truth_customers)
+    truths = load_truths(args.out / "truths.json", settings, args.truth_customers,
+                         args.truth_companies)
     rows = read_rows(rows_path)
     done = {(r["setting"], r["seed"]) for r in rows}
     todo = [p for p in plan(args.companies, settings) if p not in done]
@@ -143,15 +162,16 @@ def write_summary(args, rows: list[dict], truths: dict, seconds: float) -> None:
     errors = [r for r in rows if r["claim"] == "error"]
     good = [r for r in rows if r["claim"] != "error"]
     estimands = {s: {k: v for k, v in t.items() if not k.startswith("_")}
-                 for s, t in truths.items()}
+                 for s, t in truths.items() if s in args.settings.split(",")}
     result = study.summary(good, estimands)
     companies = len({(r["setting"], r["seed"]) for r in rows})
     meta = {"companies": companies, "customers_per_company": args.customers,
-            "truth_customers": args.truth_customers, "errors": errors,
+            "truth_customers": args.truth_customers,
+            "truth_companies": args.truth_companies, "errors": errors,
             "settings": {s: study.SETTINGS[s] for s in estimands},
             "seconds_this_run": round(seconds)}
     study.write_json(args.out / "results.json", {"meta": meta, "truths": truths, **result})
-    (args.out / "results.md").write_text(markdown(meta, result, estimands))
+    (args.out / "results.md").write_text(markdown(meta, result, estimands, truths))
     log(f"wrote {args.out / 'results.json'} and results.md ({companies} companies)")
 
 
@@ -170,27 +190,47 @@ def _table(frame: pd.DataFrame, columns: list[str]) -> str:
     return head + body
 
 
-def markdown(meta: dict, result: dict, estimands: dict) -> str:
+def truth_spread(truths: dict) -> str:
+    rows = []
+    for setting, entry in truths.items():
+        each = entry.get("_each", [])
+        for key in sorted({k for e in each for k in e if not k.startswith("_")},
+                          key=lambda k: (study.CLAIM_IDS.index(study.claim_of(k)), k)):
+            values = [e.get(key) for e in each]
+            rows.append({"setting": setting, "quantity": key,
+                         "truth": entry.get(key),
+                         "companies": ", ".join(_fmt(v, 4) for v in values)})
+    return _table(pd.DataFrame(rows), ["setting", "quantity", "truth", "companies"])
+
+
+def markdown(meta: dict, result: dict, estimands: dict, truths: dict) -> str:
     cov = result["coverage"].copy()
     cov["coverage"] = [f"{c:.1%} [{lo:.1%}, {hi:.1%}]" if c == c else ""
                        for c, lo, hi in zip(cov["coverage"], cov["coverage_low"],
                                             cov["coverage_high"], strict=True)]
     cov["in 93-97%"] = cov["in_band"].map({True: "yes", False: "NO"})
     columns = ["quantity", "with_interval", "coverage", "in 93-97%", "truth", "mean_estimate",
-               "bias", "sd_estimate", "mean_width", "scale", "structural",
+               "bias", "sd_estimate", "mean_width", "sd_over_se", "scale", "structural",
                "bias_vs_structural"]
     out = [f"# Simulation study: results\n\n{meta['companies']} simulated companies of "
            f"{meta['customers_per_company']:,} customers (settings: "
-           f"{', '.join(meta['settings'])}); truths from one company of "
-           f"{meta['truth_customers']:,} customers per setting. Generated by "
+           f"{', '.join(meta['settings'])}); truths from {meta['truth_companies']} companies "
+           f"of {meta['truth_customers']:,} customers per setting. Generated by "
            "`studies/simulation_study.py`; the design is in `docs/SIMULATION_STUDY.md`.\n",
            "Bias, spread (sd) and width are on the log scale for ratios (`scale` = log), "
            "else in the quantity's unit. Coverage: share of companies whose 95% interval "
-           "contains the truth, with its Clopper-Pearson 95% interval.\n",
+           "contains the truth, with its Clopper-Pearson 95% interval. `sd_over_se`: the "
+           "spread of the estimates over the spread the intervals claim (mean width / "
+           "3.92); above 1 the intervals are too narrow. `structural`: the value the "
+           "generator's parameters fix (C3, C4, C5; C7 on latent satisfaction).\n",
            "## Coverage, all settings\n", _table(cov[cov["setting"] == "all"], columns)]
     for setting in estimands:
         out += [f"\n## Coverage, setting `{setting}`\n",
                 _table(cov[cov["setting"] == setting], columns)]
+    out += ["\n## The truth companies\n",
+            "Each setting's truth is the average of its truth companies (log scale for "
+            "ratios); their difference shows how precisely the truth itself is known.\n\n",
+            truth_spread(truths)]
     out += ["\n## Truth table (the verdict of each claim's rule at the true value)\n",
             _table(result["truth_table"],
                    ["setting", "claim", "true_verdict", "structural_verdict"]),

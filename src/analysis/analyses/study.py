@@ -58,7 +58,14 @@ from analysis.analyses import concentration as conc
 from analysis.analyses import satisfaction as sat
 from analysis.analyses.claims import CLAIM_IDS, claim_rules
 from analysis.core.results import ClaimResult, Estimate, Verdict
-from analysis.core.verdicts import ClaimRule, Scale, adjust_for_family, judge_all, judgement_of
+from analysis.core.verdicts import (
+    ClaimRule,
+    Scale,
+    Z,
+    adjust_for_family,
+    judge_all,
+    judgement_of,
+)
 from analysis.data import demo
 from analysis.engine.context import Context, open_period
 
@@ -248,7 +255,21 @@ def estimand_truths(setting: str, n_customers: int = TRUTH_CUSTOMERS,
         out = {name: float(e.value) for r in results.values()
                for name, e in quantities(r).items() if e.value is not None}
         out |= {f"{k} (realised)": v for k, v in realised_truths(company).items()}
+        out["C7 (latent)"] = latent_c7(company)
         return out
+
+
+def average_truths(companies: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """The truths of several truth companies in one: the mean of each quantity (of its
+    logarithm for a ratio), over the companies that have it."""
+    out = {}
+    for key in sorted({k for c in companies for k in c if not k.startswith("_")}):
+        values = np.array([c[key] for c in companies if key in c], dtype=float)
+        if _log_scale(key):
+            out[key] = float(np.exp(np.mean(np.log(values))))
+        else:
+            out[key] = float(np.mean(values))
+    return out
 
 
 def latent_c7(company: Company) -> float:
@@ -402,6 +423,10 @@ def coverage_table(frame: pd.DataFrame) -> pd.DataFrame:
             "bias": float(diff.mean()) if n else math.nan,
             "sd_estimate": float(diff.std(ddof=1)) if n > 1 else math.nan,
             "mean_width": float(width.mean()) if n else math.nan,
+            # spread of the estimates over the spread the intervals claim (width / 3.92):
+            # above 1, the intervals are too narrow for how much the estimates vary
+            "sd_over_se": (float(diff.std(ddof=1) / (width.mean() / (2 * Z)))
+                           if n > 1 and width.mean() > 0 else math.nan),
             "structural": float(structural.mean()) if structural.notna().any() else math.nan,
             "bias_vs_structural": float(s_bias.mean()) if len(s_bias) else math.nan,
             "in_band": bool(n and 0.93 <= k / n <= 0.97),
@@ -422,8 +447,10 @@ def _order(quantity: str) -> tuple[int, str]:
 
 
 def _log_scale(quantity: str) -> bool:
-    rules = claim_rules()
-    return rules[claim_of(quantity)].scale is Scale.LOG
+    return _RULES[claim_of(quantity)].scale is Scale.LOG
+
+
+_RULES = claim_rules()
 
 
 def true_verdicts(estimands: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:
