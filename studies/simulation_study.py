@@ -242,6 +242,13 @@ def markdown(meta: dict, result: dict, estimands: dict, truths: dict) -> str:
             "\n### Confusion table\n",
             _table(result["confusion"], ["claim", "setting", "true_verdict", "verdict",
                                          "companies"])]
+    if len(result["first_year"]):
+        out += ["\n## Hazard ratios: which ratio the claim read\n",
+                "Where the proportional-hazards check fails, C3-C5 read the first-year hazard "
+                "ratio instead of the whole-follow-up one (a different quantity). Rows of the "
+                "companies that recorded it.\n\n",
+                _table(result["first_year"], ["quantity", "ratio read", "companies",
+                                              "coverage", "mean_estimate", "truth"])]
     if len(result["not_testable"]):
         out += ["\n## Not testable\n",
                 _table(result["not_testable"], ["claim", "reason", "companies"])]

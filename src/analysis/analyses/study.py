@@ -183,7 +183,8 @@ def run_claims(ctx: Context, seed: int, replicates: int = REPLICATES) -> dict[st
 
 
 def _whole(result: ClaimResult) -> dict[str, Estimate]:
-    return {result.claim_id: Estimate(result.estimate, result.low, result.high, result.n)}
+    return {result.claim_id: Estimate(result.estimate, result.low, result.high, result.n,
+                                      result.method)}
 
 
 def _c5(result: ClaimResult) -> dict[str, Estimate]:
@@ -191,8 +192,10 @@ def _c5(result: ClaimResult) -> dict[str, Estimate]:
     out = {}
     for part in ("frequency", "breadth"):
         if f"{part}_hr" in d:
+            first_year = d.get(f"{part}_ph_holds") is False
             out[f"C5 {part}"] = Estimate(d[f"{part}_hr"], d.get(f"{part}_low"),
-                                         d.get(f"{part}_high"), result.n)
+                                         d.get(f"{part}_high"), result.n,
+                                         FIRST_YEAR if first_year else result.method)
     return out or _whole(result)
 
 
@@ -210,6 +213,15 @@ def _c12(result: ClaimResult) -> dict[str, Estimate]:
         out[f"C12 {row['satisfaction_label']}"] = Estimate(
             sign * float(row[prefix + "r"]), bounds[0], bounds[1], int(row["n"]))
     return out
+
+
+FIRST_YEAR = "Cox hazard ratio in the first year after the landmark"
+
+
+def first_year(e: Estimate) -> bool:
+    """Whether a hazard-ratio claim read the first-year ratio (proportional hazards failed)
+    rather than the whole-follow-up ratio: two different quantities."""
+    return "in the first" in (e.method or "")
 
 
 #: claim -> adapter; claims not listed have one quantity, the claim's estimate
@@ -252,8 +264,11 @@ def estimand_truths(setting: str, n_customers: int = TRUTH_CUSTOMERS,
     with _workdir(folder) as work:
         company = open_company(work, setting, seed, n_customers)
         results = run_claims(company.ctx, seed, replicates=20)
-        out = {name: float(e.value) for r in results.values()
-               for name, e in quantities(r).items() if e.value is not None}
+        found = {name: e for r in results.values() for name, e in quantities(r).items()
+                 if e.value is not None}
+        out = {name: float(e.value) for name, e in found.items()}
+        out |= {f"{name} (first-year ratio)": float(first_year(e)) for name, e in found.items()
+                if claim_of(name) in ("C3", "C4", "C5")}
         out |= {f"{k} (realised)": v for k, v in realised_truths(company).items()}
         out["C7 (latent)"] = latent_c7(company)
         return out
@@ -265,7 +280,7 @@ def average_truths(companies: Sequence[Mapping[str, float]]) -> dict[str, float]
     out = {}
     for key in sorted({k for c in companies for k in c if not k.startswith("_")}):
         values = np.array([c[key] for c in companies if key in c], dtype=float)
-        if _log_scale(key):
+        if _log_scale(key) and "(" not in key:
             out[key] = float(np.exp(np.mean(np.log(values))))
         else:
             out[key] = float(np.mean(values))
@@ -347,7 +362,8 @@ def company_records(company: Company, results: Mapping[str, ClaimResult]) -> lis
         for name, e in found.items():
             rows.append({"setting": company.setting, "seed": company.seed, "claim": claim_id,
                          "quantity": name, "estimate": e.value, "low": e.low, "high": e.high,
-                         "n": e.n, "verdict": result.verdict.value,
+                         "n": e.n, "first_year_ratio": first_year(e),
+                         "verdict": result.verdict.value,
                          "verdict_holm": family[claim_id].verdict.value,
                          "reason": result.reason, "realised": realised.get(name),
                          "structural": structural.get(name)})
@@ -514,7 +530,25 @@ def summary(rows: Sequence[Mapping[str, Any]],
     confusion = verdict_table(frame, truth_table)
     return {"coverage": coverage_table(frame), "truth_table": truth_table,
             "confusion": confusion, "wrong": wrong_verdicts(confusion),
-            "not_testable": _not_testable(frame)}
+            "not_testable": _not_testable(frame), "first_year": first_year_table(frame)}
+
+
+def first_year_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Hazard-ratio quantities (C3-C5) by which ratio the claim read: coverage of the
+    whole-follow-up ratio and of the first-year ratio (read when proportional hazards
+    fail), each against the same truth. Only rows that recorded it."""
+    if "first_year_ratio" not in frame:
+        return pd.DataFrame()
+    known = frame[frame["first_year_ratio"].notna() & frame["covered"].notna()
+                  & frame["claim"].isin(["C3", "C4", "C5"])]
+    rows = []
+    for (quantity, first), g in known.groupby(["quantity", "first_year_ratio"]):
+        k, n = int(g["covered"].sum()), len(g)
+        rows.append({"quantity": quantity, "ratio read": "first year" if first else
+                     "whole follow-up", "companies": n, "coverage": k / n,
+                     "mean_estimate": float(np.exp(np.log(g["estimate"].astype(float)).mean())),
+                     "truth": float(g["truth"].astype(float).mean())})
+    return pd.DataFrame(rows)
 
 
 def _not_testable(frame: pd.DataFrame) -> pd.DataFrame:
