@@ -209,7 +209,9 @@ def markdown(meta: dict, result: dict, estimands: dict, truths: dict) -> str:
                        for c, lo, hi in zip(cov["coverage"], cov["coverage_low"],
                                             cov["coverage_high"], strict=True)]
     cov["in 93-97%"] = cov["in_band"].map({True: "yes", False: "NO"})
-    columns = ["quantity", "with_interval", "coverage", "in 93-97%", "truth", "mean_estimate",
+    cov["95% possible"] = cov["consistent_with_95"].map({True: "yes", False: "NO"})
+    columns = ["quantity", "with_interval", "coverage", "in 93-97%", "95% possible", "truth",
+               "mean_estimate",
                "bias", "sd_estimate", "mean_width", "sd_over_se", "scale", "structural",
                "bias_vs_structural"]
     out = [f"# Simulation study: results\n\n{meta['companies']} simulated companies of "
@@ -219,7 +221,8 @@ def markdown(meta: dict, result: dict, estimands: dict, truths: dict) -> str:
            "`studies/simulation_study.py`; the design is in `docs/SIMULATION_STUDY.md`.\n",
            "Bias, spread (sd) and width are on the log scale for ratios (`scale` = log), "
            "else in the quantity's unit. Coverage: share of companies whose 95% interval "
-           "contains the truth, with its Clopper-Pearson 95% interval. `sd_over_se`: the "
+           "contains the truth, with its Clopper-Pearson 95% interval; `95% possible`: that "
+           "interval contains 95% (the study cannot tell the coverage from 95%). `sd_over_se`: the "
            "spread of the estimates over the spread the intervals claim (mean width / "
            "3.92); above 1 the intervals are too narrow. `structural`: the value the "
            "generator's parameters fix (C3, C4, C5; C7 on latent satisfaction).\n",
