@@ -1,6 +1,6 @@
 """The simulation study of the claims C1-C12 (issue 21, item 9; docs/SIMULATION_STUDY.md).
 
-    python studies/simulation_study.py --companies 210 --out docs/simulation_study
+    python studies/simulation_study.py --companies 300 --out docs/simulation_study
 
 Simulates ``--companies`` demo companies (spread evenly over the parameter settings of
 ``analysis.analyses.study.SETTINGS``, seeds 1, 2, ...), computes every claim by the
@@ -35,7 +35,7 @@ from analysis.analyses import study
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--companies", type=int, default=210, help="companies in all (>= 200)")
+    p.add_argument("--companies", type=int, default=300, help="companies in all (>= 200)")
     p.add_argument("--out", type=Path, default=Path("docs/simulation_study"))
     p.add_argument("--customers", type=int, default=study.COMPANY_CUSTOMERS,
                    help="customers per simulated company")
