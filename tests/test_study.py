@@ -93,6 +93,28 @@ def test_c12_parts_are_sign_aligned_like_the_claim_judges_them():
     assert (part.value, part.low, part.high) == pytest.approx((0.2, 0.1, 0.3))
 
 
+def test_a_first_year_ratio_is_recognised_from_the_method_or_the_parts_details():
+    whole = ClaimResult("C3", Verdict.HOLDS, "", 0.6, 0.5, 0.7, 100, method="Cox hazard ratio")
+    first = ClaimResult("C3", Verdict.HOLDS, "", 0.6, 0.5, 0.7, 100,
+                        method="Cox hazard ratio in the first 365 days after the landmark")
+    assert not study.first_year(study.quantities(whole)["C3"])
+    assert study.first_year(study.quantities(first)["C3"])
+    c5 = ClaimResult("C5", Verdict.WEAKER, "", 1.0, 0.9, 1.1, 100, details={
+        "frequency_hr": 1.0, "frequency_low": 0.9, "frequency_high": 1.1,
+        "frequency_ph_holds": False})
+    assert study.first_year(study.quantities(c5)["C5 frequency"])
+
+
+def test_truths_of_several_companies_average_ratios_on_the_log_scale():
+    out = study.average_truths([{"C3": 0.5, "C1": 0.8, "C3 (first-year ratio)": 1.0},
+                                {"C3": 2.0, "C1": 0.9, "C3 (first-year ratio)": 0.0},
+                                {"_seed": 3, "C1": 1.0}])
+    assert out["C3"] == pytest.approx(1.0)          # geometric mean of 0.5 and 2
+    assert out["C1"] == pytest.approx(0.9)
+    assert out["C3 (first-year ratio)"] == pytest.approx(0.5)
+    assert "_seed" not in out
+
+
 # -- coverage bookkeeping --------------------------------------------------------------------
 
 
