@@ -84,3 +84,45 @@ def test_demo_loads_through_the_contract_and_ledger_reconciles(small_demo_config
     assert {"anonymous (no customer id)", "cancelled order"} <= reasons
     assert ctx.ledger.reconciles
     assert ctx.truth["n_customers"] == 1500 and len(ctx.latent) == 1500
+
+
+def test_overrides_change_the_named_parameters_only():
+    base = demo.default_truth()
+    changed = demo.default_truth(overrides={"dropout": {"log_hr": {"referral": 0.0}},
+                                            "purchase_rate": {"gamma_shape": 0.4}})
+    assert changed["dropout"]["log_hr"]["referral"] == 0.0
+    assert changed["purchase_rate"] == {"gamma_shape": 0.4, "mean_per_month": 0.7}
+    assert changed["dropout"]["log_hr"]["promo_propensity"] == \
+        base["dropout"]["log_hr"]["promo_propensity"]
+    assert base["dropout"]["log_hr"]["referral"] == pytest.approx(np.log(0.6))  # not mutated
+    assert demo.default_truth(overrides={}) == base
+
+
+def test_an_unknown_override_is_an_error_naming_the_parameter():
+    with pytest.raises(KeyError, match="gamma_shap"):
+        demo.default_truth(overrides={"purchase_rate": {"gamma_shap": 0.4}})
+
+
+def test_the_demo_company_has_no_frailty_and_an_override_adds_it():
+    """The optional frailty is absent from the demo's truth (its truth.json is unchanged) and
+    draws nothing unless set, so the demo company stays the same file for file."""
+    assert "frailty_sd" not in demo.default_truth()["dropout"]
+    tables, truth, latent = demo.generate(n_customers=500, seed=3, overrides={})
+    again, _, _ = demo.generate(n_customers=500, seed=3)
+    pd.testing.assert_frame_equal(tables["transactions"], again["transactions"])
+    _, frail_truth, frail = demo.generate(n_customers=4000, seed=3, overrides={
+        "dropout": {"frailty_sd": 0.5, "log_hr": {k: 0.0 for k in
+                                                  truth["dropout"]["log_hr"]}}})
+    assert frail_truth["dropout"]["frailty_sd"] == 0.5
+    log_hazard = np.log(frail["dropout_hazard"] / truth["dropout"]["base_rate_per_month"])
+    assert log_hazard.std() == pytest.approx(0.5, rel=0.1)
+
+
+def test_true_churn_counts_the_latent_dropouts_of_customers_alive_at_the_end():
+    latent = pd.DataFrame({
+        "first_purchase": pd.to_datetime(["2026-01-01"] * 4 + ["2027-01-01"]),
+        "dropout_date": pd.to_datetime(["2026-06-01", "2027-03-01", "2028-03-01",
+                                        "2027-10-01", "2027-02-01"])})
+    out = demo.true_churn(latent, "2026-11-01", 12)
+    assert out["alive_now"] == 3            # the first left before, the last not yet bought
+    assert out["forward"] == pytest.approx(2 / 3)   # 2027-03 and 2027-10 within 12 months

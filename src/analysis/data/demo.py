@@ -26,8 +26,10 @@ written to ``latent.parquet``. Nothing here is fitted: the truth is the input.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +60,14 @@ REGIONS = ("north", "south", "east", "west")
 
 
 def default_truth(n_customers: int = 20_000, seed: int = 20261125,
-                  start: str = DEMO_START, end: str = DEMO_END) -> dict[str, Any]:
-    """The ground-truth parameters of the demo company (all rates per month)."""
-    return {
+                  start: str = DEMO_START, end: str = DEMO_END,
+                  overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The ground-truth parameters of the demo company (all rates per month).
+
+    ``overrides``: a nested dict of parameters to change (e.g. ``{"dropout": {"log_hr":
+    {"referral": 0.0}}}``), merged into the defaults key by key; an unknown key is an
+    error, so a typo cannot silently leave the default in place."""
+    truth = {
         "seed": seed,
         "n_customers": n_customers,
         "start": start,
@@ -105,6 +112,34 @@ def default_truth(n_customers: int = 20_000, seed: int = 20261125,
         "dirt": {"anonymous_line_share": 0.005, "cancelled_order_share": 0.01,
                  "return_line_share": 0.03},
     }
+    overrides = overrides or {}
+    for section, extra in OPTIONAL_PARAMETERS.items():
+        asked = {k: v for k, v in (overrides.get(section) or {}).items() if k in extra}
+        truth[section].update(asked)
+    return merged(truth, overrides)
+
+
+#: parameters that are off by default and absent from the demo company's truth (so its
+#: truth.json is unchanged); an override may set them:
+#: dropout.frailty_sd: sd of an unobserved normal term of the log dropout hazard (customers
+#: then differ in loyalty for reasons no column records; used by the simulation study's
+#: setting without effects, which would otherwise have no heterogeneity in dropout at all)
+OPTIONAL_PARAMETERS = {"dropout": {"frailty_sd": 0.0}}
+
+
+def merged(base: Mapping[str, Any], changes: Mapping[str, Any], where: str = "truth"
+           ) -> dict[str, Any]:
+    """``base`` with ``changes`` merged in, nested dicts key by key (copies; ``base`` is not
+    changed). A key of ``changes`` that ``base`` does not have raises ``KeyError``."""
+    out = copy.deepcopy(dict(base))
+    for key, value in changes.items():
+        if key not in out:
+            raise KeyError(f"{where} has no parameter {key!r}; it has {', '.join(sorted(out))}")
+        if isinstance(value, Mapping) and isinstance(out[key], Mapping):
+            out[key] = merged(out[key], value, f"{where}.{key}")
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
 
 
 def size_for_transactions(transactions: int) -> int:
@@ -113,14 +148,16 @@ def size_for_transactions(transactions: int) -> int:
 
 
 def generate(n_customers: int = 20_000, seed: int = 20261125, start: str = DEMO_START,
-             end: str = DEMO_END) -> tuple[dict[str, pd.DataFrame], dict[str, Any], pd.DataFrame]:
+             end: str = DEMO_END, overrides: Mapping[str, Any] | None = None
+             ) -> tuple[dict[str, pd.DataFrame], dict[str, Any], pd.DataFrame]:
     """Generate the demo company: (raw tables, truth, latent per-customer frame).
 
     The raw tables are what a company would export (with anonymous lines,
     cancelled orders and returns still in them); load them through the
-    contract to get validated data and a ledger.
+    contract to get validated data and a ledger. ``overrides`` changes parameters of
+    the truth (see :func:`default_truth`); without it this is the demo company.
     """
-    truth = default_truth(n_customers, seed, start, end)
+    truth = default_truth(n_customers, seed, start, end, overrides)
     rng = np.random.default_rng(seed)
     t0, t1 = pd.Timestamp(start), pd.Timestamp(end)
     horizon = (t1 - t0).days / DAYS_PER_MONTH  # months
@@ -187,6 +224,8 @@ def _customers_latent(truth: dict, rng: np.random.Generator, horizon: float) -> 
         + beta["log2_response_hours_over_24"] * np.log2(response / 24.0)
         + beta["never_contacted"] * (~cared)
     )
+    if drop.get("frailty_sd", 0.0) > 0:   # drawn only when asked: the demo's draws stay put
+        log_hazard = log_hazard + rng.normal(0.0, drop["frailty_sd"], n)
     hazard = drop["base_rate_per_month"] * np.exp(log_hazard)
     dropout = first + rng.exponential(1.0 / hazard)
     gg = truth["spend"]["gamma_gamma"]
@@ -343,11 +382,12 @@ def _customers_table(latent: pd.DataFrame, t0: pd.Timestamp) -> pd.DataFrame:
 
 
 def write(folder: str | Path, n_customers: int = 20_000, seed: int = 20261125,
-          start: str = DEMO_START, end: str = DEMO_END) -> Path:
+          start: str = DEMO_START, end: str = DEMO_END,
+          overrides: Mapping[str, Any] | None = None) -> Path:
     """Generate the demo company and write it as Parquet plus truth.json and latent.parquet."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    tables, truth, latent = generate(n_customers, seed, start, end)
+    tables, truth, latent = generate(n_customers, seed, start, end, overrides)
     for name, frame in tables.items():
         frame.to_parquet(folder / f"{name}.parquet", index=False)
     latent.to_parquet(folder / "latent.parquet", index=False)
