@@ -378,3 +378,17 @@ def test_a_large_company_fits_the_survival_models_on_a_stated_sample(small_demo_
     assert report.cox is not None and report.cox.n <= 600
     assert report.landmark_customers > 600
     assert any("random sample of 600" in note for note in report.notes)
+
+
+def test_early_service_when_nobody_is_past_the_landmark():
+    """A report period at the first month: nobody is past the landmark, surveys exist."""
+    tx = pd.DataFrame({"customer_id": ["a"], "timestamp": pd.to_datetime(["2024-01-05"]),
+                       "revenue": [1.0], "is_return": [False]})
+    frame = churn.landmark_frame(tx, None, pd.Timestamp("2024-02-01"))
+    surveys = pd.DataFrame({"customer_id": ["a"], "survey_date": pd.to_datetime(["2024-01-06"]),
+                            "score": [3.0]})
+    interactions = pd.DataFrame({"customer_id": ["a"], "opened_at": pd.to_datetime(["2024-01-06"]),
+                                 "resolved_at": pd.to_datetime(["2024-01-07"]),
+                                 "type": ["complaint"]})
+    out = churn.add_early_service(frame, surveys, interactions)
+    assert out.empty and "early_satisfaction" in out and "early_complaints" in out

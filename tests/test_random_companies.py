@@ -27,7 +27,7 @@ from matplotlib.text import Text  # noqa: E402
 
 from analysis.core.paths import PROJECT_ROOT  # noqa: E402
 from analysis.core.text import reader_text_problems  # noqa: E402
-from random_companies import RandomCompany, companies  # noqa: E402 (tests/ is on the path)
+from random_companies import RandomCompany, Shape, build, companies  # noqa: E402
 
 NOTEBOOKS = PROJECT_ROOT / "notebooks"
 #: the order of a pack (05 hands its purchase models to 04; 06 reads both; 90 reads all)
@@ -178,6 +178,36 @@ FAST_SETTINGS = settings(max_examples=200, deadline=None, derandomize=True,
 @given(company=companies())
 def test_owned_notebooks_on_random_companies(company, tmp_path_factory):
     """Churn, value, segments and subscriptions: no exception, clean text, stated reasons."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        problems = run_pack(company, OWNED, tmp_path_factory, monkeypatch)
+    assert not problems, report(company, problems)
+
+
+def awkward(note: str, **fields) -> pytest.param:
+    """A company that once broke a notebook (the note says how), kept as a regression case."""
+    base = dict(customers=12, months=12, pattern="regular", amounts="lognormal", period="last",
+                seed=1, customers_table=True, surveys=True, interactions=True, cost=True,
+                category=True, promotion=True, returns=False, subscriptions=False,
+                business="shop")
+    return pytest.param(Shape(**(base | fields)), id=note)
+
+
+AWKWARD = [
+    awkward("period-at-first-month-datetime-cast", customers=12, months=3,
+            pattern="none_lapse", period="first", seed=1566529388, customers_table=False,
+            interactions=False),
+    awkward("no-cost-nan-profit-shares", customers=7, months=3, pattern="none_lapse",
+            amounts="tied", seed=2060737143, surveys=False, interactions=False, cost=False,
+            promotion=False, returns=True),
+    awkward("retention-interval-math-range-error", customers=119, months=2, pattern="burst",
+            amounts="tied", period="middle", seed=1401835598, customers_table=False,
+            surveys=False, interactions=False, cost=False, promotion=False),
+]
+
+
+@pytest.mark.parametrize("shape", AWKWARD)
+def test_owned_notebooks_on_awkward_companies(shape, tmp_path_factory):
+    company = build(shape)
     with pytest.MonkeyPatch.context() as monkeypatch:
         problems = run_pack(company, OWNED, tmp_path_factory, monkeypatch)
     assert not problems, report(company, problems)

@@ -112,7 +112,10 @@ def add_early_service(frame: pd.DataFrame, surveys: pd.DataFrame | None,
     _require(frame, ["customer_id", "first_purchase"], "add_early_service",
              "pass the output of landmark_frame")
     out = frame.copy()
-    landmark = out.set_index("customer_id")["first_purchase"] + pd.Timedelta(days=landmark_days)
+    # datetime even when nobody is past the landmark (an empty frame has no datetimes to
+    # infer it from, and mapping ids onto an empty float series cannot give dates)
+    landmark = (pd.to_datetime(out.set_index("customer_id")["first_purchase"])
+                .astype("datetime64[ns]") + pd.Timedelta(days=landmark_days))
     if surveys is not None and len(surveys):
         _require(surveys, ["customer_id", "survey_date", "score"], "add_early_service",
                  "pass contract surveys (ctx.data.surveys)")
@@ -138,6 +141,8 @@ def add_early_service(frame: pd.DataFrame, surveys: pd.DataFrame | None,
 
 
 def _before_landmark(table: pd.DataFrame, when: str, landmark: pd.Series) -> pd.DataFrame:
+    if landmark.empty:
+        return table.iloc[:0].assign(landmark=pd.Series(dtype="datetime64[ns]"))
     rows = table.assign(landmark=table["customer_id"].map(landmark))
     return rows[rows[when] < rows["landmark"]]
 

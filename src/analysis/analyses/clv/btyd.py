@@ -44,8 +44,12 @@ def compress(summary: pd.DataFrame, columns: Sequence[str]) -> tuple[pd.DataFram
 #: a fitted parameter outside [BOUND_LOW, BOUND_HIGH] sits at the edge of what the data can
 #: tell apart (e.g. a BG/NBD dropout parameter a = 1.4e-6 with b = 33,858: "nobody drops out")
 BOUND_LOW, BOUND_HIGH = 1e-4, 1e6
-#: a standard error of a log parameter above this means the data barely constrain it
-MAX_LOG_SE = 5.0
+#: a standard error of a log parameter above this means the data barely constrain it (a 95%
+#: interval wider than a factor of about 360 either way)
+MAX_LOG_SE = 3.0
+#: a correlation matrix of the estimates with a condition number above this is numerically
+#: singular: the data pin down only a combination of the parameters
+MAX_CONDITION = 1e8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,6 +193,10 @@ def fit_problem(names: Sequence[str], params: np.ndarray, cov: np.ndarray | None
     if loose:
         return ("not identifiable: the data hardly constrain " + ", ".join(loose)
                 + " (standard error of zero or far larger than the estimate)")
+    scale = np.sqrt(np.diag(cov))
+    if np.linalg.cond(cov / np.outer(scale, scale)) > MAX_CONDITION:
+        return ("not identifiable: the Hessian is ill-conditioned, so the data pin down only "
+                "a combination of the parameters, not each of them")
     return None
 
 

@@ -151,11 +151,14 @@ def strategy_segment(stage: pd.Series) -> pd.Series:
 
 
 def strategies(features: pd.DataFrame, segment: pd.Series, n_prospects: int) -> pd.DataFrame:
-    """Seed 004: size, value in the window and the suggested action of each segment."""
+    """Seed 004: size, value in the window and the suggested action of each segment. Without
+    profit for every customer (no cost of goods) the table has no profit column: profit is
+    unknown there, not 0."""
     grouped = features.groupby(segment)
-    table = pd.DataFrame({"customers": grouped.size(), "revenue": grouped["revenue"].sum(),
-                          "profit": grouped["profit"].sum()})
-    table.loc["potential customers"] = [n_prospects, 0.0, 0.0]
+    table = pd.DataFrame({"customers": grouped.size(), "revenue": grouped["revenue"].sum()})
+    if "profit" in features and features["profit"].notna().all():
+        table["profit"] = grouped["profit"].sum()
+    table.loc["potential customers"] = [n_prospects] + [0.0] * (table.shape[1] - 1)
     table = table.reindex(list(STRATEGIES)).fillna(0)
     table["customers"] = table["customers"].astype(int)
     table["action"] = [STRATEGIES[s] for s in table.index]
