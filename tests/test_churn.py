@@ -392,3 +392,29 @@ def test_early_service_when_nobody_is_past_the_landmark():
                                  "type": ["complaint"]})
     out = churn.add_early_service(frame, surveys, interactions)
     assert out.empty and "early_satisfaction" in out and "early_complaints" in out
+
+
+def test_reader_text_when_nobody_lapsed_and_figures_are_missing():
+    """Nobody lapsed in the test month (AUC undefined) and a churn figure without a value:
+    the notebook's sentences and tables say why instead of failing on None."""
+    from analysis.core.text import reader_text_problems
+
+    calibration = pd.DataFrame({"decile": range(1, 11), "customers": 10, "lapsed": 0,
+                                "predicted": np.nan, "observed": 0.0, "low": 0.0,
+                                "high": 0.28, "lift": np.nan})
+    model = churn.ChurnClassifier(
+        pd.DataFrame({"feature": ["x"], "odds_ratio": [np.nan], "low": [np.nan],
+                      "high": [np.nan], "p": [np.nan]}),
+        Estimate(None, n=100, method="AUC undefined (one class only)"), calibration,
+        calibration[["decile", "observed", "lift"]], ("2025-01", "2025-12"), "2026-03",
+        1000, 100, pd.Series(dtype=float))
+    text = churn.auc_text(model)
+    assert "cannot be checked" in text and "one class only" in text
+    for table in (churn.lift_table(model), churn.odds_table(model)):
+        assert not reader_text_problems(table.to_string()), table
+    missing = Estimate(None, method="no purchase model could be fitted")
+    report = churn.ChurnReport(missing, missing, missing, 0, (), None, None, None, None,
+                               pd.DataFrame(), (), ())
+    rates = churn.rates_table(report)
+    assert not reader_text_problems(rates.to_string())
+    assert "no purchase model could be fitted" in rates.to_string()

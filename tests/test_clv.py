@@ -337,11 +337,10 @@ def test_an_unidentifiable_fit_gives_no_interval_and_no_overflow():
     """119 customers who all bought in their first weeks: the Pareto/NBD runs off (log
     standard errors near 5, estimates correlated 0.9996). It is flagged, and the retention
     forecast gives no interval (it overflowed math.exp before)."""
-    from random_companies import Shape, build
-
     from analysis.analyses import churn
     from analysis.analyses.clv.value import retention_forecast
     from analysis.engine.rfm import purchase_days, rfm_from_days
+    from random_companies import Shape, build
 
     company = build(Shape(customers=119, months=2, pattern="burst", amounts="tied",
                           period="middle", seed=1401835598, customers_table=False,
