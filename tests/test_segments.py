@@ -221,8 +221,10 @@ def test_manager_questions_match_direct_computation(demo_report):
     last = days.max()
     once_gone = (n_days == 1) & (last <= end - churn_days)
     assert answers["How many bought once and never again?"] == int(once_gone.sum())
+    # contacted: by the company (type "contact"), not the customer's complaints or requests
     contacted = set(ctx.data.interactions.loc[
-        ctx.data.interactions["opened_at"] < end, "customer_id"])
+        (ctx.data.interactions["opened_at"] < end)
+        & (ctx.data.interactions["type"] == "contact"), "customer_id"])
     never = sum(1 for c in n_days.index if c not in contacted)
     assert answers["How many have never been contacted?"] == never
     # churned this month: last purchase before the start was within churn_days of the start,
