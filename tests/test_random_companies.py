@@ -13,12 +13,13 @@ from __future__ import annotations
 import ast
 import json
 import math
+import os
 import traceback
 from pathlib import Path
 
 import matplotlib
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 
 matplotlib.use("Agg")
 
@@ -98,14 +99,14 @@ def own_frames(text: str) -> str:
                      if i not in keep and i - 1 not in keep)
 
 
-def run_notebook(name: str, company: RandomCompany, output_dir: Path, monkeypatch) -> list[str]:
-    """The notebook's problems: an exception (with its cell) or unclean reader text."""
+def run_notebook(name: str, ctx, output_dir: Path, monkeypatch) -> list[str]:
+    """The notebook's problems: an exception (with its cell) or unclean reader text. ``ctx``
+    is shared by the notebooks of one pack (as their feature cache is)."""
     import IPython.display
 
     import analysis.engine.context as context
 
     reader = Reader()
-    ctx = company.context()
     monkeypatch.setattr(context, "open_period", lambda config=None, period=None, **_: ctx)
     monkeypatch.setattr(IPython.display, "display", reader.display)
     cells = code_cells(name)
@@ -148,8 +149,9 @@ def result_problems(output_dir: Path) -> list[str]:
 def run_pack(company: RandomCompany, names, tmp_path_factory, monkeypatch) -> list[str]:
     output_dir = tmp_path_factory.mktemp("random_pack")
     problems = []
+    ctx = company.context()
     for name in [n for n in ORDER if n in names or n in OWNED]:
-        found = run_notebook(name, company, output_dir, monkeypatch)
+        found = run_notebook(name, ctx, output_dir, monkeypatch)
         if name in names:
             problems += found
     problems += [p for p in result_problems(output_dir)
@@ -169,8 +171,10 @@ def report(company: RandomCompany, problems: list[str]) -> str:
     return f"{company.shape}\n" + "\n".join(problems)
 
 
-FAST_SETTINGS = settings(max_examples=200, deadline=None, derandomize=True,
-                         suppress_health_check=list(HealthCheck))
+#: 200 companies (the issue's bar); RANDOM_COMPANIES=20 for a quick look while developing
+EXAMPLES = int(os.environ.get("RANDOM_COMPANIES", "200"))
+FAST_SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
+                         suppress_health_check=list(HealthCheck), print_blob=True)
 
 
 @pytest.mark.slow
@@ -180,6 +184,30 @@ def test_owned_notebooks_on_random_companies(company, tmp_path_factory):
     """Churn, value, segments and subscriptions: no exception, clean text, stated reasons."""
     with pytest.MonkeyPatch.context() as monkeypatch:
         problems = run_pack(company, OWNED, tmp_path_factory, monkeypatch)
+    assert not problems, report(company, problems)
+
+
+#: what the notebooks this test does not own do on random companies (issue 17, found by this
+#: test; their owners fix them): recorded so the suite stays green for the owned notebooks
+OTHERS_FAIL = (
+    "01_data_quality prints None in its reconciliation table (columns 3-4) on most companies; "
+    "02_concentration raises 'concentration: only N customers bought in the window' on a "
+    "company with fewer than two buyers in the window and 'size_bands: only N customers with "
+    "revenue; need at least 50' on a small company with interactions; 03_satisfaction "
+    "raises 'pvals < 0, pvals > 1 or pvals contains NaNs' in attributable_share (claim C10) "
+    "when nobody is at risk, and prints 'nan%' in the care chart when no customer churned")
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason=OTHERS_FAIL, raises=AssertionError, strict=False)
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck), phases=[Phase.generate])
+@given(company=companies())
+def test_other_notebooks_on_random_companies(company, tmp_path_factory):
+    """Data quality, concentration, satisfaction and the executive summary (KPIs) on the same
+    companies; their failures are recorded in OTHERS_FAIL (not shrunk: phases=generate)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        problems = run_pack(company, OTHERS, tmp_path_factory, monkeypatch)
     assert not problems, report(company, problems)
 
 

@@ -340,6 +340,11 @@ def plot_model_fit(report: SubscriptionReport, ax=None):
     data."""
     if ax is None:
         _, ax = plots.new_figure()
+    if not report.plans:
+        ax.text(0.5, 0.5, "No plan has enough subscribers and cancellations for a duration "
+                "model", ha="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return ax
     for forecast in report.plans:
         part = report.spells[report.spells["plan"] == forecast.plan]
         horizon = int(part["months"].max()) + report.months
