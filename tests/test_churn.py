@@ -418,3 +418,15 @@ def test_reader_text_when_nobody_lapsed_and_figures_are_missing():
     rates = churn.rates_table(report)
     assert not reader_text_problems(rates.to_string())
     assert "no purchase model could be fitted" in rates.to_string()
+
+
+def test_c5_is_not_identifiable_when_every_customer_bought_once_early():
+    """No variation in early orders (everyone bought once): the term leaves the model and C5
+    says why, instead of a KeyError."""
+    frame, _ = simulated_landmark(600)
+    frame["early_orders"] = 1.0
+    cox = churn.fit_cox(frame)
+    assert "early_orders" not in set(cox.table["term"])
+    assert "same value" in cox.dropped["early_orders"]
+    claim = churn.claim_c5(cox)
+    assert claim.verdict == Verdict.NOT_TESTABLE and "not identifiable" in claim.reason

@@ -230,6 +230,9 @@ AWKWARD = [
     awkward("retention-interval-math-range-error", customers=119, months=2, pattern="burst",
             amounts="tied", period="middle", seed=1401835598, customers_table=False,
             surveys=False, interactions=False, cost=False, promotion=False),
+    awkward("everyone-bought-once-c5-keyerror", customers=27, months=26, pattern="once",
+            seed=0, customers_table=False, surveys=False, interactions=False, cost=False,
+            category=False, promotion=False),
 ]
 
 
