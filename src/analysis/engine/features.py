@@ -148,6 +148,8 @@ class FeatureEngine:
             median_response_hours=ibis.ifelse(complaint & resolved, hours, None).median(),
             contacts_total=i.count(),
             referrals_made=(i.type == "referral").sum(),
+            # contacts the company initiated (account care); complaints, requests and
+            # referrals come from the customer (claim C10 reads these)
             care_contacts_total=(i.type == "contact").sum(),
         )
         return agg.to_pandas()
