@@ -358,3 +358,23 @@ def test_an_unidentifiable_fit_gives_no_interval_and_no_overflow():
         forecast = retention_forecast(fit, summary, 12)
         if fit.problem:
             assert forecast.churn.low is None and fit.problem in forecast.churn.method
+
+
+def test_without_cost_the_value_is_revenue_and_a_missing_interval_says_why():
+    """No cost of goods: the section says its values are revenue, never 'nan'; a fit at a
+    bound gives the value without an interval and the reason in words."""
+    from analysis.core.text import reader_text_problems
+    from random_companies import Shape, build
+
+    company = build(Shape(customers=150, months=24, pattern="regular", amounts="lognormal",
+                          period="last", seed=3, customers_table=True, surveys=False,
+                          interactions=False, cost=False, category=True, promotion=True,
+                          returns=False, subscriptions=False, business="shop"))
+    ctx = company.context()
+    report = btyd.value_report(ctx)
+    text = btyd.headline_text(report, ctx.period.label)
+    table = btyd.overview(report).to_string()
+    assert not report.margin_known and "Expected revenue" in text and "(revenue)" in table
+    assert not reader_text_problems(text + table)
+    if not btyd.interval_text(report.mean_clv).endswith(")"):
+        assert "without an interval (" in text

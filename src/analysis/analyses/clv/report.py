@@ -253,8 +253,12 @@ def headline_text(report: ValueReport, period: str, horizon_months: int = 12) ->
     e = report.mean_clv
     what = ("Expected value" if report.margin_known else
             "Expected revenue (profit is unknown: no cost of goods was supplied)")
+    why = e.method.split("; ", 1)[-1] if "; " in e.method else ""
     value = (f"**{interval_text(e, plots.fmt_money)}**" if e.value is not None
-             else f"not available ({e.method.split('; ')[-1]})")
+             else f"not available ({why or 'no model'})")
+    if e.value is not None and not has_interval(e.low, e.high) and why.startswith("no interval"):
+        reason = why.removeprefix("no interval").lstrip(": ").strip("()")
+        value = f"**{plots.fmt_money(e.value)}**, without an interval ({reason})"
     return (f"**In short.** {period}: {count(e.n)} customers have bought from us. {what} of an "
             f"average customer over the next {horizon_months} months: {value}. "
             + forecast_text(report) + f" Model used: {report.model}.")
