@@ -378,3 +378,55 @@ def test_a_large_company_fits_the_survival_models_on_a_stated_sample(small_demo_
     assert report.cox is not None and report.cox.n <= 600
     assert report.landmark_customers > 600
     assert any("random sample of 600" in note for note in report.notes)
+
+
+def test_early_service_when_nobody_is_past_the_landmark():
+    """A report period at the first month: nobody is past the landmark, surveys exist."""
+    tx = pd.DataFrame({"customer_id": ["a"], "timestamp": pd.to_datetime(["2024-01-05"]),
+                       "revenue": [1.0], "is_return": [False]})
+    frame = churn.landmark_frame(tx, None, pd.Timestamp("2024-02-01"))
+    surveys = pd.DataFrame({"customer_id": ["a"], "survey_date": pd.to_datetime(["2024-01-06"]),
+                            "score": [3.0]})
+    interactions = pd.DataFrame({"customer_id": ["a"], "opened_at": pd.to_datetime(["2024-01-06"]),
+                                 "resolved_at": pd.to_datetime(["2024-01-07"]),
+                                 "type": ["complaint"]})
+    out = churn.add_early_service(frame, surveys, interactions)
+    assert out.empty and "early_satisfaction" in out and "early_complaints" in out
+
+
+def test_reader_text_when_nobody_lapsed_and_figures_are_missing():
+    """Nobody lapsed in the test month (AUC undefined) and a churn figure without a value:
+    the notebook's sentences and tables say why instead of failing on None."""
+    from analysis.core.text import reader_text_problems
+
+    calibration = pd.DataFrame({"decile": range(1, 11), "customers": 10, "lapsed": 0,
+                                "predicted": np.nan, "observed": 0.0, "low": 0.0,
+                                "high": 0.28, "lift": np.nan})
+    model = churn.ChurnClassifier(
+        pd.DataFrame({"feature": ["x"], "odds_ratio": [np.nan], "low": [np.nan],
+                      "high": [np.nan], "p": [np.nan]}),
+        Estimate(None, n=100, method="AUC undefined (one class only)"), calibration,
+        calibration[["decile", "observed", "lift"]], ("2025-01", "2025-12"), "2026-03",
+        1000, 100, pd.Series(dtype=float))
+    text = churn.auc_text(model)
+    assert "cannot be checked" in text and "one class only" in text
+    for table in (churn.lift_table(model), churn.odds_table(model)):
+        assert not reader_text_problems(table.to_string()), table
+    missing = Estimate(None, method="no purchase model could be fitted")
+    report = churn.ChurnReport(missing, missing, missing, 0, (), None, None, None, None,
+                               pd.DataFrame(), (), ())
+    rates = churn.rates_table(report)
+    assert not reader_text_problems(rates.to_string())
+    assert "no purchase model could be fitted" in rates.to_string()
+
+
+def test_c5_is_not_identifiable_when_every_customer_bought_once_early():
+    """No variation in early orders (everyone bought once): the term leaves the model and C5
+    says why, instead of a KeyError."""
+    frame, _ = simulated_landmark(600)
+    frame["early_orders"] = 1.0
+    cox = churn.fit_cox(frame)
+    assert "early_orders" not in set(cox.table["term"])
+    assert "same value" in cox.dropped["early_orders"]
+    claim = churn.claim_c5(cox)
+    assert claim.verdict == Verdict.NOT_TESTABLE and "not identifiable" in claim.reason

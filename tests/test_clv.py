@@ -331,3 +331,50 @@ def test_tiny_company_gets_a_report_without_nan_or_overflow(tmp_path):
     texts = [btyd.forecast_text(report), *btyd.overview(report).iloc[0].astype(str),
              *btyd.comparison_table(report).astype(str).to_numpy().ravel()]
     assert not [t for t in texts if "nan" in t.lower() or "inf" in t.lower()]
+
+
+def test_an_unidentifiable_fit_gives_no_interval_and_no_overflow():
+    """119 customers who all bought in their first weeks: the Pareto/NBD runs off (log
+    standard errors near 5, estimates correlated 0.9996). It is flagged, and the retention
+    forecast gives no interval (it overflowed math.exp before)."""
+    from analysis.analyses import churn
+    from analysis.analyses.clv.value import retention_forecast
+    from analysis.engine.rfm import purchase_days, rfm_from_days
+    from random_companies import Shape, build
+
+    company = build(Shape(customers=119, months=2, pattern="burst", amounts="tied",
+                          period="middle", seed=1401835598, customers_table=False,
+                          surveys=False, interactions=False, cost=False, category=True,
+                          promotion=False, returns=False, subscriptions=False, business="shop"))
+    ctx = company.context()
+    fits = {"BG/NBD": None}
+    chosen, pareto = churn.purchase_models(ctx, None, [])
+    fits = [f for f in (chosen, pareto) if f is not None]
+    assert fits and all(f.problem for f in fits if f.name == "Pareto/NBD")
+    tx = ctx.data.transactions
+    summary = rfm_from_days(purchase_days(tx[tx["timestamp"] < ctx.period.end]),
+                            ctx.period.end)
+    for fit in fits:
+        forecast = retention_forecast(fit, summary, 12)
+        if fit.problem:
+            assert forecast.churn.low is None and fit.problem in forecast.churn.method
+
+
+def test_without_cost_the_value_is_revenue_and_a_missing_interval_says_why():
+    """No cost of goods: the section says its values are revenue, never 'nan'; a fit at a
+    bound gives the value without an interval and the reason in words."""
+    from analysis.core.text import reader_text_problems
+    from random_companies import Shape, build
+
+    company = build(Shape(customers=150, months=24, pattern="regular", amounts="lognormal",
+                          period="last", seed=3, customers_table=True, surveys=False,
+                          interactions=False, cost=False, category=True, promotion=True,
+                          returns=False, subscriptions=False, business="shop"))
+    ctx = company.context()
+    report = btyd.value_report(ctx)
+    text = btyd.headline_text(report, ctx.period.label)
+    table = btyd.overview(report).to_string()
+    assert not report.margin_known and "Expected revenue" in text and "(revenue)" in table
+    assert not reader_text_problems(text + table)
+    if not btyd.interval_text(report.mean_clv).endswith(")"):
+        assert "without an interval (" in text

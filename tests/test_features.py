@@ -81,6 +81,8 @@ def test_satisfaction_and_service_columns(features):
     assert a["complaints"] == 1 and a["median_response_hours"] == pytest.approx(24)
     assert a["contacts_total"] == 2 and a["unresolved_complaints"] == 0
     assert b["unresolved_complaints"] == 1 and pd.isna(b["median_response_hours"])
+    # care contacts: initiated by the company (type "contact"), not the customer's complaints
+    assert a["care_contacts_total"] == 1 and b["care_contacts_total"] == 0
 
 
 def test_status_columns(features):
@@ -109,6 +111,7 @@ def test_without_interactions_service_columns_are_unknown():
     engine = FeatureEngine(tiny_company(with_interactions=False))
     a = engine.features(START, END).set_index("customer_id").loc["a"]
     assert pd.isna(a["service_cost"]) and a["profit"] == pytest.approx(30)
+    assert pd.isna(a["care_contacts_total"])
 
 
 def test_duckdb_memory_limit_can_be_set(monkeypatch):

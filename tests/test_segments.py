@@ -221,8 +221,10 @@ def test_manager_questions_match_direct_computation(demo_report):
     last = days.max()
     once_gone = (n_days == 1) & (last <= end - churn_days)
     assert answers["How many bought once and never again?"] == int(once_gone.sum())
+    # contacted: by the company (type "contact"), not the customer's complaints or requests
     contacted = set(ctx.data.interactions.loc[
-        ctx.data.interactions["opened_at"] < end, "customer_id"])
+        (ctx.data.interactions["opened_at"] < end)
+        & (ctx.data.interactions["type"] == "contact"), "customer_id"])
     never = sum(1 for c in n_days.index if c not in contacted)
     assert answers["How many have never been contacted?"] == never
     # churned this month: last purchase before the start was within churn_days of the start,
@@ -317,3 +319,35 @@ def test_display_tables(demo_report):
     t = report.tiers_table()
     assert set(t["measure"]) == {"Revenue", "Profit"}
     assert t.groupby("measure")["customers"].sum().eq(report.buyers).all()
+
+
+def test_pyramid_without_cost_says_profit_is_unknown_not_zero():
+    """No cost of goods: profit is unknown, not 0; the chart and the tables say so."""
+    import matplotlib
+
+    from analysis.core.text import reader_text_problems
+
+    matplotlib.use("Agg")
+    frame = pd.DataFrame({"revenue": np.arange(1, 21, dtype=float), "profit": np.nan})
+    tiers = segments.assign_tiers(frame["revenue"], FOUR)
+    p = segments.pyramid(frame, tiers, "profit_value")
+    assert p.table["profit"].isna().all() and p.table["profit_share"].isna().all()
+    ax = segments.plot_pyramid(p)
+    texts = [t.get_text() for t in ax.figure.findobj(matplotlib.text.Text) if t.get_text()]
+    assert not [bad for t in texts for bad in reader_text_problems(t)], texts
+    assert any("profit not known" in t for t in texts)
+    estimate = segments.top_tier_profit_share(frame["profit"], tiers == "key", replicates=0)
+    assert estimate.value is None and "not known" in estimate.method
+    table = segments.strategies(frame.assign(orders=1), pd.Series("loyal customers",
+                                                                  index=frame.index), 0)
+    assert "profit" not in table
+
+
+def test_tiers_table_prints_no_nan_percent():
+    frame = pd.DataFrame({"revenue": [5.0], "profit": [np.nan]})
+    p = segments.pyramid(frame, segments.assign_tiers(frame["revenue"], FOUR), "t")
+    text = segments.tier_shares_table({"revenue": p.table}).to_string()
+    from analysis.core.text import reader_text_problems
+
+    assert not reader_text_problems(text), text
+    assert "not known" in text

@@ -165,3 +165,19 @@ def test_a_snapshot_with_many_churned_rows_is_read_as_durations():
     c11 = next(c for c in report.claims if c.claim_id == "C11")
     assert "first year" in c11.summary and c11.verdict.value != "not testable with this data"
     assert set(subs.plan_table(report)["plan"]) >= {"Month-to-month", "One year"}
+
+
+def test_nobody_cancelled_and_no_charge_read_cleanly():
+    """Every subscription still active and no recurring charge: churn is 0 without a fake
+    interval, the remaining payments cannot be valued, and the reader text says so."""
+    from analysis.analyses import subscriptions as subs
+    from analysis.core.text import reader_text_problems
+
+    starts = pd.date_range("2024-01-01", periods=40, freq="7D")
+    table = pd.DataFrame({"customer_id": [f"s{i}" for i in range(40)], "start": starts,
+                          "end": pd.NaT, "plan": "basic"})
+    report = subs.subscription_report(subs.checked(table), "2025-06-30")
+    texts = [subs.churn_text(report), subs.projection_text(report),
+             subs.plan_table(report).to_string(), subs.parameter_table(report).to_string()]
+    assert not [bad for t in texts for bad in reader_text_problems(t)], texts
+    assert report.residual_value.value is None

@@ -148,6 +148,9 @@ class FeatureEngine:
             median_response_hours=ibis.ifelse(complaint & resolved, hours, None).median(),
             contacts_total=i.count(),
             referrals_made=(i.type == "referral").sum(),
+            # contacts the company initiated (account care); complaints, requests and
+            # referrals come from the customer (claim C10 reads these)
+            care_contacts_total=(i.type == "contact").sum(),
         )
         return agg.to_pandas()
 
@@ -219,14 +222,15 @@ def _derive(frame, start, end, known, churn_days, data: CustomerData) -> pd.Data
     frame["gross_margin"] = frame["revenue"] - frame["cogs"]
     if data.interactions is not None:
         for col in ("service_cost", "complaints", "complaints_total", "unresolved_complaints",
-                    "contacts_total", "referrals_made"):
+                    "contacts_total", "referrals_made", "care_contacts_total"):
             frame[col] = pd.to_numeric(frame[col]).fillna(0)
         for col in ("complaints", "complaints_total", "unresolved_complaints", "contacts_total",
-                    "referrals_made"):
+                    "referrals_made", "care_contacts_total"):
             frame[col] = frame[col].astype(int)
     else:
         for col in ("service_cost", "complaints", "complaints_total", "unresolved_complaints",
-                    "contacts_total", "referrals_made", "median_response_hours"):
+                    "contacts_total", "referrals_made", "care_contacts_total",
+                    "median_response_hours"):
             frame[col] = np.nan
     frame["profit"] = frame["gross_margin"] - frame["service_cost"].fillna(0)
     if "categories" in frame:

@@ -141,6 +141,7 @@ def panel_query(engine: FeatureEngine, periods: Sequence[Period]) -> ir.Table:
         latest |= {"contacts_total": dense.contacts.sum().over(w).cast("int64"),
                    "complaints_total": dense.complaint_count.sum().over(w).cast("int64"),
                    "referrals_made": dense.referrals.sum().over(w).cast("int64"),
+                   "care_contacts_total": dense.care_contacts.sum().over(w).cast("int64"),
                    "rs_last": dense.rs_last.max().over(w)}
         window_cols += ["service_cost", "complaints"]
     run = dense.select(*KEYS, *window_cols, **history, **latest)
@@ -220,7 +221,8 @@ def _interactions(engine: FeatureEngine, index: PeriodIndex) -> tuple[ir.Table, 
         complaints=ibis.ifelse(any_opened, i.count(where=complaint & i.in_panel),
                                ibis.null("int64")),
         contacts=i.count(), complaint_count=i.count(where=complaint),
-        referrals=i.count(where=i.type == "referral"))
+        referrals=i.count(where=i.type == "referral"),
+        care_contacts=i.count(where=i.type == "contact"))
 
     r = engine.tables["interactions"]
     r = r.filter(r.type == "complaint", r.resolved_at.notnull()).mutate(
@@ -279,5 +281,6 @@ def _columns(engine: FeatureEngine, run: ir.Table, window_cols: list[str]) -> ir
                   "unresolved_complaints":
                       run.complaints_total - run.rs_last["resolved"].fill_null(0),
                   "median_response_hours": run.rs_last["median"],
-                  "contacts_total": run.contacts_total, "referrals_made": run.referrals_made}
+                  "contacts_total": run.contacts_total, "referrals_made": run.referrals_made,
+                  "care_contacts_total": run.care_contacts_total}
     return run.select(*names, **named)

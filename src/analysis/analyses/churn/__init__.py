@@ -38,10 +38,12 @@ from analysis.analyses.churn.rates import (
 )
 from analysis.analyses.churn.report import (
     ChurnReport,
+    auc_text,
     bands,
     churn_report,
     hazard_table,
     purchase_models,
+    rates_table,
 )
 from analysis.analyses.churn.survival import (
     COX_TERMS,

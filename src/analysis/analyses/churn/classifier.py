@@ -17,6 +17,7 @@ from analysis.analyses.churn.rates import _require
 from analysis.analyses.churn.survival import _p_text
 from analysis.core import plots
 from analysis.core.results import Estimate
+from analysis.core.text import NOT_AVAILABLE, count, finite, has_interval, number, pct
 
 # -- out-of-time churn classifier ---------------------------------------------------------------
 
@@ -218,12 +219,12 @@ def lift_table(model: ChurnClassifier) -> pd.DataFrame:
     return pd.DataFrame({
         "risk decile": cal["decile"].astype(int).map({10: "10 (riskiest)", 1: "1 (safest)"})
         .fillna(cal["decile"].astype(int).astype(str)),
-        "customers": cal["customers"].map("{:,}".format),
-        "predicted lapse": cal["predicted"].map("{:.1%}".format),
-        "observed lapse": cal["observed"].map("{:.1%}".format),
-        "95% interval": [f"{lo:.1%} to {hi:.1%}" for lo, hi in zip(cal["low"], cal["high"],
-                                                                   strict=True)],
-        "lift": cal["lift"].map(lambda v: f"{v:.2f}" if np.isfinite(v) else "n/a"),
+        "customers": cal["customers"].map(count),
+        "predicted lapse": cal["predicted"].map(pct),
+        "observed lapse": cal["observed"].map(pct),
+        "95% interval": [f"{pct(lo)} to {pct(hi)}" if has_interval(lo, hi) else "no interval"
+                         for lo, hi in zip(cal["low"], cal["high"], strict=True)],
+        "lift": cal["lift"].map(lambda v: number(v, 3, "n/a")),
     })
 
 
@@ -232,8 +233,9 @@ def odds_table(model: ChurnClassifier) -> pd.DataFrame:
     t = model.odds_ratios
     return pd.DataFrame({
         "factor": t["feature"].map(lambda f: CLASSIFIER_MEANINGS.get(f, f.replace("_", " "))),
-        "odds ratio": t["odds_ratio"].map("{:.2f}".format),
-        "95% interval": [f"{lo:.2f} to {hi:.2f}" for lo, hi in zip(t["low"], t["high"],
-                                                                   strict=True)],
+        "odds ratio": t["odds_ratio"].map(lambda v: f"{v:.2f}" if finite(v) is not None
+                                          else NOT_AVAILABLE),
+        "95% interval": [f"{lo:.2f} to {hi:.2f}" if has_interval(lo, hi) else "no interval"
+                         for lo, hi in zip(t["low"], t["high"], strict=True)],
         "p": t["p"].map(_p_text),
     })

@@ -33,7 +33,13 @@ from scipy import stats
 from statsmodels.duration.hazard_regression import PHReg
 
 from analysis.analyses.churn.rates import _require
-from analysis.analyses.churn.survival import COX_TERMS, CoxResult, cox_design, ph_check
+from analysis.analyses.churn.survival import (
+    COX_TERMS,
+    CoxResult,
+    cox_design,
+    dropped_terms,
+    ph_check,
+)
 from analysis.analyses.clv.btyd import FittedModel
 from analysis.core.multitest import holm
 from analysis.engine.rfm import purchase_days, rfm_from_days
@@ -253,5 +259,6 @@ def fit_cox_model_dropout(frame: pd.DataFrame, inputs: pd.DataFrame, model: Fitt
     result = CoxResult(table.drop(columns=["log_hr", "se"]), int(np.mean([f.n for f in fits])),
                        int(np.mean([f.events for f in fits])),
                        float(np.mean([f.loglik for f in fits])), " + ".join(terms),
-                       definition=DEFINITION, imputations=len(fits), split_days=split_days)
+                       definition=DEFINITION, imputations=len(fits), split_days=split_days,
+                       dropped=dropped_terms(frame, extra, list(terms)))
     return result, eta, tau

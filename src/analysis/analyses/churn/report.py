@@ -47,6 +47,15 @@ from analysis.analyses.claims import claim_rules
 from analysis.analyses.clv.btyd import FittedModel, fit_bgnbd, fit_paretonbd, models_from_frame
 from analysis.analyses.clv.value import RetentionForecast, retention_forecast
 from analysis.core.results import ClaimResult, Estimate
+from analysis.core.text import (
+    NOT_AVAILABLE,
+    count,
+    finite,
+    has_interval,
+    interval,
+    number,
+    pct,
+)
 from analysis.engine.rfm import purchase_days, rfm_from_days
 
 # -- the section in one call --------------------------------------------------------------------
@@ -292,10 +301,47 @@ def hazard_table(cox: CoxResult) -> pd.DataFrame:
     if "first_year_hazard_ratio" in t:
         failed = t["ph_p"] < 0.05
         out["first year / later"] = [
-            f"{a:.2f} / {b:.2f}" if bad else ""
+            f"{number(a, 3)} / {number(b, 3)}" if bad else ""
             for a, b, bad in zip(t["first_year_hazard_ratio"], t["later_hazard_ratio"], failed,
                                  strict=True)]
     return out
+
+
+def rates_table(report: ChurnReport) -> pd.DataFrame:
+    """The churn figures of the section for reading: rate, 95% interval (or why there is
+    none) and customers; a figure that cannot be computed says why instead of a rate."""
+    window = report.window.days if report.window is not None else report.churn_days
+    rows = [("next 12 months, purchase model (C11)", report.annual),
+            (f"last 12 months, no purchase for {window} days", report.inactivity_annual),
+            (f"this month, no purchase for {report.churn_days} days", report.monthly),
+            ("this month, annualised", report.monthly_annualised)]
+    out = []
+    for name, e in rows:
+        if e is None:
+            continue
+        if e.value is None:
+            reason = e.method or NOT_AVAILABLE
+            out.append({"churn": name, "rate": NOT_AVAILABLE, "95% interval": reason,
+                        "customers": count(e.n, "")})
+            continue
+        span = (f"{pct(e.low)} to {pct(e.high)}" if has_interval(e.low, e.high)
+                else "no interval")
+        out.append({"churn": name, "rate": pct(e.value), "95% interval": span,
+                    "customers": count(e.n, "")})
+    return pd.DataFrame(out, columns=["churn", "rate", "95% interval", "customers"])
+
+
+def auc_text(model: ChurnClassifier) -> str:
+    """How well the lapse model ranks customers out of time, or why that cannot be checked."""
+    auc = model.auc
+    if auc.value is None:
+        return f"The ranking cannot be checked on {model.test_month}: {auc.method}."
+    span = (f" ({interval(auc.low, auc.high, lambda v: number(v, 2))})"
+            if has_interval(auc.low, auc.high) else " (no interval)")
+    return (f"AUC {number(auc.value, 2)}{span} on {count(model.n_test)} customers of "
+            f"{model.test_month}; trained on {count(model.n_train)} customer-months from "
+            f"{model.train_months[0]} to {model.train_months[1]} (0.5 = guessing, "
+            "1 = perfect).")
 
 
 def ratio_table(t: pd.DataFrame) -> pd.DataFrame:
@@ -303,9 +349,10 @@ def ratio_table(t: pd.DataFrame) -> pd.DataFrame:
     reading."""
     return pd.DataFrame({
         "factor": t["meaning"] if "meaning" in t else t["term"],
-        "hazard ratio": t["hazard_ratio"].map("{:.2f}".format),
-        "95% interval": [f"{lo:.2f} to {hi:.2f}" for lo, hi in zip(t["low"], t["high"],
-                                                                     strict=True)],
+        "hazard ratio": t["hazard_ratio"].map(lambda v: f"{v:.2f}" if finite(v) is not None
+                                              else NOT_AVAILABLE),
+        "95% interval": [f"{lo:.2f} to {hi:.2f}" if has_interval(lo, hi) else "no interval"
+                         for lo, hi in zip(t["low"], t["high"], strict=True)],
         "p (Holm)": t["p_holm"].map(_p_text),
         "PH check p": t["ph_p"].map(_p_text),
     })

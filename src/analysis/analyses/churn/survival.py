@@ -112,7 +112,10 @@ def add_early_service(frame: pd.DataFrame, surveys: pd.DataFrame | None,
     _require(frame, ["customer_id", "first_purchase"], "add_early_service",
              "pass the output of landmark_frame")
     out = frame.copy()
-    landmark = out.set_index("customer_id")["first_purchase"] + pd.Timedelta(days=landmark_days)
+    # datetime even when nobody is past the landmark (an empty frame has no datetimes to
+    # infer it from, and mapping ids onto an empty float series cannot give dates)
+    landmark = (pd.to_datetime(out.set_index("customer_id")["first_purchase"])
+                .astype("datetime64[ns]") + pd.Timedelta(days=landmark_days))
     if surveys is not None and len(surveys):
         _require(surveys, ["customer_id", "survey_date", "score"], "add_early_service",
                  "pass contract surveys (ctx.data.surveys)")
@@ -138,6 +141,8 @@ def add_early_service(frame: pd.DataFrame, surveys: pd.DataFrame | None,
 
 
 def _before_landmark(table: pd.DataFrame, when: str, landmark: pd.Series) -> pd.DataFrame:
+    if landmark.empty:
+        return table.iloc[:0].assign(landmark=pd.Series(dtype="datetime64[ns]"))
     rows = table.assign(landmark=table["customer_id"].map(landmark))
     return rows[rows[when] < rows["landmark"]]
 
@@ -248,6 +253,8 @@ class CoxResult:
     definition: str = "inactivity rule"
     imputations: int = 1
     split_days: float | None = None   # first_year_* / later_* columns when PH fails
+    #: terms left out of the model, with why (e.g. every customer has the same value)
+    dropped: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def ratio(self, term: str) -> Estimate:
         row = self.table.set_index("term").loc[term]
@@ -296,6 +303,21 @@ def cox_design(frame: pd.DataFrame, extra: Sequence[str] = ()) -> pd.DataFrame:
     return out
 
 
+def dropped_terms(frame: pd.DataFrame, extra: Sequence[str], kept: Sequence[str]
+                  ) -> dict[str, str]:
+    """The design's terms a model left out, each with why, in words."""
+    design = cox_design(frame, extra)
+    out = {}
+    for term in design.columns:
+        if term in kept:
+            continue
+        values = design[term].dropna()
+        meaning = COX_TERMS.get(term, term.replace("_", " "))
+        out[term] = (f"every customer in the model has the same value for '{meaning}'"
+                     if values.nunique() <= 1 else f"'{meaning}' could not be estimated")
+    return out
+
+
 def fit_cox(frame: pd.DataFrame, extra: Sequence[str] = ()) -> CoxResult:
     """Cox PH (Efron ties) of time to churn on early behaviour plus ``extra`` columns.
 
@@ -307,7 +329,8 @@ def fit_cox(frame: pd.DataFrame, extra: Sequence[str] = ()) -> CoxResult:
     design = cox_design(frame, extra)
     keep = design.notna().all(axis=1)
     design, data = design[keep], frame[keep]
-    design = design.loc[:, design.std() > 0]  # e.g. never_contacted among complainers
+    constant = [c for c in design.columns if not design[c].std() > 0]
+    design = design.drop(columns=constant)  # e.g. never_contacted among complainers
     if int(data["churned"].sum()) < 20:
         raise ValueError(f"fit_cox: only {int(data['churned'].sum())} churn events; need 20+")
     model = PHReg(data["duration_days"].to_numpy(), design.to_numpy(),
@@ -326,7 +349,8 @@ def fit_cox(frame: pd.DataFrame, extra: Sequence[str] = ()) -> CoxResult:
         "ph_p": ph_check(result, data["duration_days"].to_numpy(), data["churned"].to_numpy()),
     })
     return CoxResult(table, len(data), int(data["churned"].sum()), float(result.llf),
-                     " + ".join(design.columns))
+                     " + ".join(design.columns),
+                     dropped=dropped_terms(data, extra, list(design.columns)))
 
 
 def ph_check(result, durations: np.ndarray, events: np.ndarray) -> np.ndarray:
@@ -357,6 +381,9 @@ def _hazard_claim(cox: CoxResult | None, claim_rule: ClaimRule, term: str, missi
                   summary: str, reason: str | None) -> ClaimResult:
     """A claim answered by one Cox hazard ratio; ``summary`` formats ``{hr:.2f}``."""
     if cox is None or term not in set(cox.table["term"]):
+        if cox is not None and term in cox.dropped:
+            missing = (f"not identifiable: {cox.dropped[term]}, so the model has nothing to "
+                       "compare")
         return ClaimResult.not_testable(claim_rule.claim_id, reason or missing,
                                         reading=claim_rule.reading,
                                         quantity=claim_rule.quantity)
@@ -389,6 +416,10 @@ def claim_c5(cox: CoxResult | None, reason: str | None = None,
         return ClaimResult.not_testable("C5", reason or "no survival model could be fitted",
                                         reading=c5.reading, quantity=c5.quantity)
     terms = set(cox.table["term"])
+    if "early_orders" not in terms:
+        why = cox.dropped.get("early_orders", "early orders are not in the model")
+        return ClaimResult.not_testable("C5", f"not identifiable: {why}", reading=c5.reading,
+                                        quantity=c5.quantity)
     parts = {"frequency": cox.claim_ratio("early_orders")}
     details = {"frequency_" + k: v for k, v in _checks(cox, "early_orders").items()}
     if "early_categories" in terms:

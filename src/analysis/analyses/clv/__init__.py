@@ -36,6 +36,7 @@ from analysis.analyses.clv.report import (
     choose_model,
     comparison_table,
     forecast_text,
+    headline_text,
     interval_text,
     overview,
     purchase_models_frame,

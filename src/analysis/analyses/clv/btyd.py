@@ -44,8 +44,14 @@ def compress(summary: pd.DataFrame, columns: Sequence[str]) -> tuple[pd.DataFram
 #: a fitted parameter outside [BOUND_LOW, BOUND_HIGH] sits at the edge of what the data can
 #: tell apart (e.g. a BG/NBD dropout parameter a = 1.4e-6 with b = 33,858: "nobody drops out")
 BOUND_LOW, BOUND_HIGH = 1e-4, 1e6
-#: a standard error of a log parameter above this means the data barely constrain it
-MAX_LOG_SE = 5.0
+#: a standard error of a log parameter above this means the data barely constrain it (a 95%
+#: interval wider than a factor of about 360 either way)
+MAX_LOG_SE = 3.0
+#: a correlation matrix of the estimates with a condition number above this is numerically
+#: singular: the data pin down only a combination of the parameters
+MAX_CONDITION = 1e8
+#: fits search log parameters within +-15 (about 3e-7 to 3e6), outside the bounds above
+LOG_LIMIT = 15.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,17 +123,21 @@ def fit_by_ml(name: str, names: Sequence[str], loglik: Callable, grad: Callable 
     """
     scale = 1.0 / max(n, 1)
 
+    # log parameters are held within +-LOG_LIMIT (the likelihood is flat beyond): far past
+    # the bounds of fit_problem, so a fit that runs off stops there and is flagged, instead
+    # of evaluating hypergeometric functions of parameters like 1e8 for seconds each
     def objective(theta):
         with np.errstate(all="ignore"):
-            value = -loglik(np.exp(theta)) * scale
+            value = -loglik(np.exp(np.clip(theta, -LOG_LIMIT, LOG_LIMIT))) * scale
         return value if np.isfinite(value) else 1e300
 
     jac = None
     if grad is not None:
         def jac(theta):
-            p = np.exp(theta)
+            inside = np.abs(theta) < LOG_LIMIT
+            p = np.exp(np.clip(theta, -LOG_LIMIT, LOG_LIMIT))
             with np.errstate(all="ignore"):
-                out = -grad(p) * p * scale
+                out = -grad(p) * p * scale * inside
             return np.where(np.isfinite(out), out, 0.0)
 
     # a finite-difference gradient is only good to ~1e-7: ask BFGS for less without one
@@ -138,11 +148,17 @@ def fit_by_ml(name: str, names: Sequence[str], loglik: Callable, grad: Callable 
         slope = jac(result.x) if jac is not None else approx_fprime(result.x, objective,
                                                                       centered=True)
     gradient_ok = bool(np.max(np.abs(slope)) < 100 * gtol)
-    if not (result.success or gradient_ok):  # polish from where BFGS stopped
+    at_limit = bool(np.any(np.abs(result.x) >= LOG_LIMIT))
+    # polish from where BFGS stopped, unless it ran to the limit (flagged below as at a bound)
+    if not (result.success or gradient_ok or at_limit):
+        # a bounded number of evaluations: on a flat likelihood (a few customers who all
+        # bought once) the simplex would otherwise wander for 100,000 of them; near a real
+        # maximum, where BFGS only lost precision, a few hundred suffice
         result = optimize.minimize(objective, result.x, method="Nelder-Mead",
-                                   options={"xatol": 1e-8, "fatol": 1e-12, "maxiter": 20000})
-    # keep the exponent finite: a parameter running off to 0 or infinity is reported below
-    params = np.exp(np.clip(result.x, -700, 700))
+                                   options={"xatol": 1e-8, "fatol": 1e-12, "maxiter": 20000,
+                                            "maxfev": 1000})
+    # a parameter running off to 0 or infinity stops at the limit and is reported below
+    params = np.exp(np.clip(result.x, -LOG_LIMIT, LOG_LIMIT))
     cov = None
     if errors:
         with np.errstate(all="ignore"):
@@ -154,10 +170,14 @@ def fit_by_ml(name: str, names: Sequence[str], loglik: Callable, grad: Callable 
     se = np.sqrt(np.clip(np.diag(cov_frame), 0, None))
     labels = list(names)
     problem = fit_problem(labels, params, cov, errors)
+    converged = bool(result.success or gradient_ok or at_limit)
+    if problem is None and not converged:
+        problem = ("not identifiable: the likelihood has no clear maximum (the optimiser "
+                   "did not converge)")
     with np.errstate(all="ignore"):
         ll = float(loglik(params))
     return FittedModel(name, pd.Series(params, index=labels), pd.Series(se, index=labels),
-                       ll, n, bool(result.success or gradient_ok),
+                       ll, n, converged,
                        pd.DataFrame(cov_frame, index=labels, columns=labels), problem)
 
 
@@ -189,6 +209,10 @@ def fit_problem(names: Sequence[str], params: np.ndarray, cov: np.ndarray | None
     if loose:
         return ("not identifiable: the data hardly constrain " + ", ".join(loose)
                 + " (standard error of zero or far larger than the estimate)")
+    scale = np.sqrt(np.diag(cov))
+    if np.linalg.cond(cov / np.outer(scale, scale)) > MAX_CONDITION:
+        return ("not identifiable: the Hessian is ill-conditioned, so the data pin down only "
+                "a combination of the parameters, not each of them")
     return None
 
 

@@ -31,6 +31,7 @@ from analysis.analyses.clv.value import (
 )
 from analysis.core import plots
 from analysis.core.results import Estimate
+from analysis.core.text import NOT_AVAILABLE, count, has_interval, interval, pct
 from analysis.engine.rfm import purchase_days, rfm_from_days
 
 # -- the section in one call --------------------------------------------------------------------
@@ -62,6 +63,13 @@ class ValueReport:
     margin: float
     mean_clv: Estimate
     notes: tuple[str, ...]
+    #: False without cost of goods for every line in the last 12 months: values are revenue
+    margin_known: bool = True
+
+    @property
+    def value_kind(self) -> str:
+        """What the customer values are in: "margin" (cost supplied) or "revenue"."""
+        return "margin" if self.margin_known else "revenue"
 
     @property
     def annual_retention(self) -> Estimate:
@@ -168,10 +176,12 @@ def value_report(ctx, holdout_weeks: int = 26, horizon_months: int = 12,
             "customers with a similar number of repeat purchases, not on one population mean")
     window = ctx.features(*ctx.window(12))
     margin = 1.0
-    if window["gross_margin"].notna().all() and window["revenue"].sum() > 0:
+    margin_known = bool(window["gross_margin"].notna().all() and window["revenue"].sum() > 0)
+    if margin_known:
         margin = float(window["gross_margin"].sum() / window["revenue"].sum())
     else:
-        notes.append("cost of goods unknown: CLV is in revenue, not margin")
+        notes.append("profit unknown (no cost of goods for every purchase in the last 12 "
+                     "months): customer values are expected revenue, not margin")
     spend = expected_spend(gg, summary, dependent) if gg is not None else None
     customers = customer_value(model, gg, summary, horizon_months, margin, annual_discount,
                                spend=spend)
@@ -180,9 +190,13 @@ def value_report(ctx, holdout_weeks: int = 26, horizon_months: int = 12,
                          "be modelled (too few repeat buyers)", unit="currency")
     else:
         value = mean_clv(model, gg, summary, horizon_months, margin, annual_discount, dependent)
+    if not margin_known:
+        value = dataclasses.replace(value, method=value.method.replace(
+            "at 100% margin", "in revenue (profit unknown: no cost of goods)"))
     return ValueReport(cal_end, model.name, fits["BG/NBD"], fits.get("Pareto/NBD"), gg,
                        holdout, chosen["holdout forecast / actual"], comparison, forecast,
-                       spend_check, dependent, bands, customers, margin, value, tuple(notes))
+                       spend_check, dependent, bands, customers, margin, value, tuple(notes),
+                       margin_known)
 
 
 def purchase_models_frame(report: ValueReport) -> pd.DataFrame:
@@ -194,12 +208,13 @@ def purchase_models_frame(report: ValueReport) -> pd.DataFrame:
 
 
 def interval_text(e: Estimate, fmt=lambda v: f"{v:.2f}") -> str:
-    """'value (low to high)', the value alone without an interval, or 'n/a': never nan."""
+    """'value (low to high)', the value alone without an interval, or 'not available':
+    never nan."""
     def ok(v):
         return v is not None and math.isfinite(v)
 
     if not ok(e.value):
-        return "n/a"
+        return NOT_AVAILABLE
     if ok(e.low) and ok(e.high) and e.high > e.low:
         return f"{fmt(e.value)} ({fmt(e.low)} to {fmt(e.high)})"
     return f"{fmt(e.value)} (no interval)"
@@ -218,15 +233,35 @@ def comparison_table(report: ValueReport) -> pd.DataFrame:
 def overview(report: ValueReport, horizon_months: int = 12) -> pd.DataFrame:
     c = report.customers
     clv = c["clv"].to_numpy(float)
-    total = float(clv.sum()) if np.isfinite(clv).all() else None
+    total = float(clv.sum()) if len(clv) and np.isfinite(clv).all() else None
+    kind = "" if report.margin_known else " (revenue)"
     return pd.DataFrame([{
-        "customers": f"{len(c):,}",
-        "likely still active (P > 50%)": f"{(c['p_alive'] > 0.5).mean():.0%}" if len(c) else "",
-        f"purchases expected in {horizon_months} months": f"{c.iloc[:, 2].sum():,.0f}",
-        "mean CLV": interval_text(report.mean_clv, plots.fmt_money),
-        "total CLV": plots.fmt_money(total),
-        "margin used": f"{report.margin:.0%}",
+        "customers": count(len(c)),
+        "likely still active (P > 50%)": pct((c["p_alive"] > 0.5).mean() if len(c) else None,
+                                              0),
+        f"purchases expected in {horizon_months} months": count(c.iloc[:, 2].sum()),
+        f"mean CLV{kind}": interval_text(report.mean_clv, plots.fmt_money),
+        f"total CLV{kind}": plots.fmt_money(total),
+        "margin used": (pct(report.margin, 0) if report.margin_known
+                        else "none: profit unknown, values are revenue"),
     }])
+
+
+def headline_text(report: ValueReport, period: str, horizon_months: int = 12) -> str:
+    """The section's "in short" paragraph: customers, the mean value with its interval (or
+    why there is none), the retention forecast and the model used."""
+    e = report.mean_clv
+    what = ("Expected value" if report.margin_known else
+            "Expected revenue (profit is unknown: no cost of goods was supplied)")
+    why = e.method.split("; ", 1)[-1] if "; " in e.method else ""
+    value = (f"**{interval_text(e, plots.fmt_money)}**" if e.value is not None
+             else f"not available ({why or 'no model'})")
+    if e.value is not None and not has_interval(e.low, e.high) and why.startswith("no interval"):
+        reason = why.removeprefix("no interval").lstrip(": ").strip("()")
+        value = f"**{plots.fmt_money(e.value)}**, without an interval ({reason})"
+    return (f"**In short.** {period}: {count(e.n)} customers have bought from us. {what} of an "
+            f"average customer over the next {horizon_months} months: {value}. "
+            + forecast_text(report) + f" Model used: {report.model}.")
 
 
 def forecast_text(report: ValueReport) -> str:
@@ -236,9 +271,10 @@ def forecast_text(report: ValueReport) -> str:
     if churn.value is None:
         return "The model cannot say how many of today's customers will stay: " + (
             f.problem or "no customer is likely to be active today") + "."
-    interval = (f" (95% interval {churn.low:.0%} to {churn.high:.0%})"
-                if churn.low is not None and churn.high is not None else
-                f", without an interval ({f.problem})" if f.problem else "")
-    return (f"Of the about {f.alive.value:,.0f} customers who are probably still active today, "
-            f"the {f.model} model expects **{churn.value:.0%}** to stop buying within "
-            f"{f.months} months{interval}, about {f.lost.value:,.0f} customers.")
+    span = (f" ({interval(churn.low, churn.high, lambda v: pct(v, 0))})"
+            if has_interval(churn.low, churn.high) else
+            f", without an interval ({f.problem})" if f.problem else
+            ", without an interval")
+    return (f"Of the about {count(f.alive.value)} customers who are probably still active today, "
+            f"the {f.model} model expects **{pct(churn.value, 0)}** to stop buying within "
+            f"{f.months} months{span}, about {count(f.lost.value)} customers.")

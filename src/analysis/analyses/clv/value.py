@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from statsmodels.tools.numdiff import approx_fprime
 
 from analysis.analyses.clv.btyd import (
@@ -26,6 +27,7 @@ from analysis.analyses.clv.btyd import (
 )
 from analysis.core import plots
 from analysis.core.results import Estimate
+from analysis.core.text import pct
 from analysis.engine.rfm import UNITS
 
 # -- predictions, calibration, CLV -------------------------------------------------------------
@@ -214,11 +216,11 @@ def retention_forecast(model: FittedModel, summary: pd.DataFrame, months: int = 
     low = high = None
     if share is not None and 0 < share < 1 and problem is None:
         se = _churn_logit_se(model, parts, weights, alive, stay, share)
-        if se is None:
+        if se is None or not math.isfinite(se):
             problem = "no interval: the fit has no usable covariance"
         else:
             centre = math.log(share / (1 - share))
-            low, high = (1 / (1 + math.exp(-(centre + k * 1.96 * se))) for k in (-1, 1))
+            low, high = (float(expit(centre + k * 1.96 * se)) for k in (-1, 1))
     how = ("; 95% prediction interval (parameter uncertainty, delta method on log parameters, "
            "plus customer-level chance)" if low is not None else
            f"; {problem}" if problem else "")
@@ -305,11 +307,15 @@ def plot_calibration(table: pd.DataFrame, ax=None, model_name: str = "BG/NBD"):
     ax.bar(positions - 0.2, table["actual"], width=0.4, label="actual")
     ax.bar(positions + 0.2, table["expected"], width=0.4, label=f"model ({model_name})")
     ax.set_xticks(positions, table["frequency"])
-    ratio = (table["expected"] @ table["customers"]) / (table["actual"] @ table["customers"])
-    direction = "above" if ratio > 1 else "below"
-    plots.finding(ax, f"The model's forecast of holdout purchases is {abs(ratio - 1):.0%} "
-                      f"{direction} what customers did",
-                  "mean purchases in the holdout period by number of repeat purchases before it")
+    actual = table["actual"] @ table["customers"]
+    ratio = (table["expected"] @ table["customers"]) / actual if actual > 0 else None
+    note = "mean purchases in the holdout period by number of repeat purchases before it"
+    if ratio is None or not math.isfinite(ratio):
+        plots.finding(ax, "Nobody bought in the holdout, so the forecast cannot be checked", note)
+    else:
+        direction = "above" if ratio > 1 else "below"
+        plots.finding(ax, f"The model's forecast of holdout purchases is {pct(abs(ratio - 1), 0)} "
+                          f"{direction} what customers did", note)
     ax.set_xlabel("repeat purchases in the calibration period")
     ax.set_ylabel("purchases in the holdout (mean)")
     ax.legend()
@@ -335,7 +341,7 @@ def plot_value_deciles(table: pd.DataFrame, ax=None):
     ax.bar(table["decile"].astype(str), table["share_of_value"], color=plots.PALETTE[0])
     plots.percent_axis(ax)
     top = table["share_of_value"].iloc[0]
-    plots.finding(ax, f"The most valuable tenth of customers holds {top:.0%} of next year's "
+    plots.finding(ax, f"The most valuable tenth of customers holds {pct(top, 0)} of next year's "
                       "expected value",
                   "share of total expected customer value by tenth of customers (1 = highest)")
     ax.set_xlabel("tenth of customers, ranked by expected value")
@@ -379,6 +385,10 @@ def mean_clv(model: FittedModel, gg: FittedModel, summary: pd.DataFrame,
         return Estimate(value, None, None, len(clv), f"{method}; no interval (the variance "
                         "could not be computed)", unit="currency")
     se_log = math.sqrt(max(variance, 0.0)) / value
+    if 1.96 * se_log > 50:   # an interval wider than a factor of e^50: no interval at all
+        return Estimate(value, None, None, len(clv), f"{method}; no interval: the data hardly "
+                        "constrain it (standard error far larger than the value)",
+                        unit="currency")
     return Estimate(value, value * math.exp(-1.96 * se_log), value * math.exp(1.96 * se_log),
                     len(clv), f"{method}; 95% interval on the log scale from the parameter "
                     "uncertainty of both models (delta method) and the customer mix",

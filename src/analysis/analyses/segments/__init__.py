@@ -40,6 +40,7 @@ from analysis.analyses.segments.settings import (
     with_defaults,
 )
 from analysis.analyses.segments.value import (
+    PROFIT_UNKNOWN,
     QUADRANT_ACTIONS,
     Pyramid,
     Scorecard,
@@ -48,8 +49,11 @@ from analysis.analyses.segments.value import (
     percentile_scores,
     plot_pyramid,
     plot_quadrants,
+    profit_known,
     pyramid,
     scorecard,
+    tier_shares_table,
     top_tier_profit_share,
+    top_tier_share,
     value_tiers,
 )

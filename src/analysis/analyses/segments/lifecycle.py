@@ -151,11 +151,14 @@ def strategy_segment(stage: pd.Series) -> pd.Series:
 
 
 def strategies(features: pd.DataFrame, segment: pd.Series, n_prospects: int) -> pd.DataFrame:
-    """Seed 004: size, value in the window and the suggested action of each segment."""
+    """Seed 004: size, value in the window and the suggested action of each segment. Without
+    profit for every customer (no cost of goods) the table has no profit column: profit is
+    unknown there, not 0."""
     grouped = features.groupby(segment)
-    table = pd.DataFrame({"customers": grouped.size(), "revenue": grouped["revenue"].sum(),
-                          "profit": grouped["profit"].sum()})
-    table.loc["potential customers"] = [n_prospects, 0.0, 0.0]
+    table = pd.DataFrame({"customers": grouped.size(), "revenue": grouped["revenue"].sum()})
+    if "profit" in features and features["profit"].notna().all():
+        table["profit"] = grouped["profit"].sum()
+    table.loc["potential customers"] = [n_prospects] + [0.0] * (table.shape[1] - 1)
     table = table.reindex(list(STRATEGIES)).fillna(0)
     table["customers"] = table["customers"].astype(int)
     table["action"] = [STRATEGIES[s] for s in table.index]
@@ -192,8 +195,11 @@ def manager_questions(period_features: pd.DataFrame, churn_days: int,
     bought = int((f["orders"] > 0).sum())
     twice = int((f["orders_total"] >= 2).sum())
     once_gone = int(((f["orders_total"] == 1) & ~active).sum())
-    never = (int((f["contacts_total"].fillna(0) == 0).sum())
-             if has_interactions and f["contacts_total"].notna().any() else None)
+    # contacted = a contact the company initiated (interaction type "contact"); complaints,
+    # requests and referrals come from the customer
+    care = "care_contacts_total" if "care_contacts_total" in f else "contacts_total"
+    never = (int((f[care].fillna(0) == 0).sum())
+             if has_interactions and f[care].notna().any() else None)
     new_base = at_start & (orders_before == 1)
     new_left = int((churned & new_base).sum())
     long_base = at_start & (orders_before >= 2) & (f["tenure_days"] >= 365 + churn_days)
@@ -208,7 +214,9 @@ def manager_questions(period_features: pd.DataFrame, churn_days: int,
         ("How many bought once and never again?", once_gone, on_record,
          f"one purchase day and no purchase for {churn_days}+ days"),
         ("How many have never been contacted?", never, on_record,
-         "no interaction of any type recorded (needs the interactions table)"),
+         "no contact initiated by the company (interaction type 'contact') recorded; "
+         "complaints, requests and referrals come from the customer (needs the interactions "
+         "table)"),
         ("How many new customers left after their first purchase?", new_left,
          int(new_base.sum()),
          "crossed the inactivity line this period with a single purchase day, out of "

@@ -30,15 +30,20 @@ from analysis.analyses.segments.settings import (
     with_defaults,
 )
 from analysis.analyses.segments.value import (
+    PROFIT_UNKNOWN,
     Pyramid,
     Scorecard,
     assign_tiers,
+    profit_known,
     pyramid,
     scorecard,
+    tier_shares_table,
     top_tier_profit_share,
+    top_tier_share,
     value_tiers,
 )
 from analysis.core.results import Estimate
+from analysis.core.text import count, has_interval, pct
 
 # -- the section in one call ------------------------------------------------------------------
 
@@ -59,6 +64,10 @@ class SegmentReport:
     prospects: int
     top_profit_share: Estimate         # profit share of the first pyramid's top tier
     buyers: int                        # customers with a purchase in the value window
+    #: False without profit for every buyer (no cost of goods): shares are of revenue then
+    profit_known: bool = True
+    #: the revenue share of the top tier, where profit is not known
+    top_revenue_share: Estimate | None = None
 
     def _question(self, start: str) -> pd.Series:
         return self.questions[self.questions["question"].str.startswith(start)].iloc[0]
@@ -78,6 +87,8 @@ class SegmentReport:
                                     method="Wilson 95% interval")
         if self.top_profit_share.value is not None:
             out["top_tier_profit_share"] = self.top_profit_share
+        elif self.top_revenue_share is not None and self.top_revenue_share.value is not None:
+            out["top_tier_revenue_share"] = self.top_revenue_share
         return out
 
     def questions_table(self) -> pd.DataFrame:
@@ -87,25 +98,17 @@ class SegmentReport:
         def share(row: pd.Series) -> str:
             if pd.isna(row["share"]):
                 return "not known"
-            return f"{row['share']:.0%} ({row['low']:.0%} to {row['high']:.0%})"
+            return f"{pct(row['share'], 0)} ({pct(row['low'], 0)} to {pct(row['high'], 0)})"
 
-        counts = q["customers"].map(lambda v: "not known" if v is None or pd.isna(v)
-                                    else f"{int(v):,}")
+        counts = q["customers"].map(lambda v: count(v, "not known"))
         return pd.DataFrame({"question": q["question"], "customers": counts,
-                             "out of": q["out of"].map("{:,}".format),
+                             "out of": q["out of"].map(count),
                              "share (plausible range)": q.apply(share, axis=1),
                              "how it is counted": q["how it is counted"]})
 
     def tiers_table(self) -> pd.DataFrame:
-        """Single-indicator tiers, one block per measure, with shares of the totals."""
-        if not self.tiers:
-            return pd.DataFrame(columns=["measure", "tier", "customers"])
-        frame = pd.concat({k.replace("_", " ").capitalize(): v for k, v in self.tiers.items()},
-                          names=["measure"]).reset_index(level=0)
-        frame = frame[["measure", "tier", "customers", "customers_share", "revenue_share",
-                       "profit_share"]]
-        return frame.rename(columns=lambda c: c.replace("_share", " share")).reset_index(
-            drop=True)
+        """Single-indicator tiers, one block per measure, with shares of the totals as text."""
+        return tier_shares_table(self.tiers)
 
     @property
     def summary(self) -> pd.DataFrame:
@@ -124,28 +127,40 @@ class SegmentReport:
                                q["How many bought once"])
         new, silent = q["How many new customers"], q["How many long-standing"]
         top = self.pyramids[0].table.iloc[0] if self.pyramids else None
-        e = self.top_profit_share
+        e, what = self.top_profit_share, "profit"
+        if e.value is None and self.top_revenue_share is not None:
+            e, what = self.top_revenue_share, "revenue"
         loyal = self.strategies.set_index("segment").loc["loyal customers"]
-        total_profit = self.strategies["profit"].sum()
+        total_profit = (self.strategies["profit"].sum() if "profit" in self.strategies
+                        else None)
         grow = int((self.scorecard.scores["quadrant"] == GROW).sum())
 
-        def pct(row: pd.Series) -> str:
+        def share(row: pd.Series) -> str:
             return ("" if pd.isna(row["share"]) else
-                    f" ({row['share']:.0%}, plausible range {row['low']:.0%} to "
-                    f"{row['high']:.0%})")
+                    f" ({pct(row['share'], 0)}, plausible range {pct(row['low'], 0)} to "
+                    f"{pct(row['high'], 0)})")
+
+        def people(row: pd.Series) -> str:
+            return count(row["customers"], "an unknown number of")
 
         out = {
             "questions": (
-                f"Of **{bought['out of']:,} customers on record**, {bought['customers']:,} bought "
-                f"this month. {twice['customers']:,} have bought on two or more days{pct(twice)}; "
-                f"{once['customers']:,} bought once and never came back{pct(once)}. This month "
-                f"{new['customers']:,} one-time buyers crossed the inactivity line{pct(new)} and "
-                f"{silent['customers']:,} long-standing customers left without a complaint on "
-                f"record{pct(silent)}: the second group is worth a personal call."),
+                f"Of **{count(bought['out of'])} customers on record**, {people(bought)} bought "
+                f"this month. {people(twice)} have bought on two or more days{share(twice)}; "
+                f"{people(once)} bought once and never came back{share(once)}. This month "
+                f"{people(new)} one-time buyers crossed the inactivity line{share(new)} and "
+                f"{people(silent)} long-standing customers left without a complaint on "
+                f"record{share(silent)}: the second group is worth a personal call."),
             "strategies": (
-                f"Loyal customers are {loyal['customers']:,} people and brought "
-                + (f"{loyal['profit'] / total_profit:.0%} of the window's profit. "
-                   if total_profit > 0 else "a share of profit we cannot state (no profit). ")
+                f"Loyal customers are {count(loyal['customers'])} people and brought "
+                + (f"{pct(loyal['profit'] / total_profit, 0)} of the window's profit. "
+                   if total_profit is not None and total_profit > 0 else
+                   "a share of profit we cannot state (no profit in the window). "
+                   if total_profit is not None else
+                   f"{pct(loyal['revenue'] / self.strategies['revenue'].sum(), 0)} of the "
+                   f"window's revenue ({PROFIT_UNKNOWN.split(', so')[0]}). "
+                   if self.strategies["revenue"].sum() > 0 else
+                   "no revenue in the window. ")
                 + "Each segment has one suggested action; the customer list for sales carries "
                   "the segment of every customer."),
             "scorecard": (
@@ -165,16 +180,23 @@ class SegmentReport:
                   "data."),
         }
         if top is not None and e.value is not None:
-            interval = ("" if e.low is None else
-                        f" (plausible range {e.low:.0%} to {e.high:.0%})")
+            interval = (f" (plausible range {pct(e.low, 0)} to {pct(e.high, 0)})"
+                        if has_interval(e.low, e.high) else "")
+            unknown = "" if what == "profit" else f" ({PROFIT_UNKNOWN.split(', so')[0]})"
+            also = (f" and {pct(top['revenue_share'], 0)} of revenue" if what == "profit"
+                    else unknown)
             out["pyramid"] = (
-                f"The top layer of the first pyramid, **{top['customers']:,} customers "
-                f"({top['customers_share']:.0%} of buyers)**, brought {e.value:.0%} of the "
-                f"profit of the last {self.settings.window_months} months{interval} and "
-                f"{top['revenue_share']:.0%} of revenue. Losing one of them costs as much as "
-                f"losing many in the bottom layer, so retention effort belongs at the top.")
+                f"The top layer of the first pyramid, **{count(top['customers'])} customers "
+                f"({pct(top['customers_share'], 0)} of buyers)**, brought {pct(e.value, 0)} of "
+                f"the {what} of the last {self.settings.window_months} months{interval}{also}. "
+                "Losing one of them costs as much as losing many in the bottom layer, so "
+                "retention effort belongs at the top.")
+        elif not self.buyers:
+            out["pyramid"] = ("Nobody bought in the last "
+                              f"{self.settings.window_months} months, so the pyramid is empty.")
         else:
-            out["pyramid"] = "No profit was recorded in the window, so the pyramid is empty."
+            out["pyramid"] = (f"No {what} was recorded in the window, so the pyramid shows no "
+                              "shares.")
         return out
 
 
@@ -203,6 +225,8 @@ def segment_report(ctx, raw_settings: Mapping[str, Any] | None = None,
     buyers = frame.loc[scores.index]
     tier_tables, tier_columns = {}, {}
     for indicator in settings.tier_indicators:
+        if not buyers[indicator].notna().any():   # profit without cost data: no tiers of it
+            continue
         tiers = assign_tiers(buyers[indicator], settings.tiers)
         tier_columns[f"{indicator}_tier"] = tiers.reindex(frame.index)
         tier_tables[indicator] = pyramid(buyers, tiers, f"{indicator} tiers").table
@@ -230,11 +254,16 @@ def segment_report(ctx, raw_settings: Mapping[str, Any] | None = None,
     if settings.pyramids:
         name, (_, tiering) = next(iter(settings.pyramids.items()))
         top = pyramid_tiers[name].loc[buyers.index].astype(str) == tiering.labels[-1]
+    known = profit_known(buyers)
     top_share = (top_tier_profit_share(buyers["profit"], top, settings.bootstrap_replicates,
                                        seed) if top is not None
                  else Estimate(None, method="no pyramid configured"))
+    revenue_share = (top_tier_share(buyers["revenue"].clip(lower=0), top,
+                                    settings.bootstrap_replicates, seed, "revenue")
+                     if top is not None and not known else None)
     questions = manager_questions(ctx.features(), ctx.settings.churn_days,
                                   ctx.data.interactions is not None)
     return SegmentReport(settings, customers, tier_tables, pyramids, card, stages_table, table,
                          stage_moves(table), strategies(frame, segment, n_prospects), questions,
-                         tuple(loyalty_missing), n_prospects, top_share, len(buyers))
+                         tuple(loyalty_missing), n_prospects, top_share, len(buyers), known,
+                         revenue_share)

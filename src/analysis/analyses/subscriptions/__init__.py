@@ -23,11 +23,13 @@ from analysis.analyses.subscriptions.observed import (
 from analysis.analyses.subscriptions.report import (
     PlanForecast,
     SubscriptionReport,
+    churn_text,
     hazard_table,
     parameter_table,
     plan_table,
     plot_model_fit,
     plot_retention_by_plan,
+    projection_text,
     reasons_view,
     subscription_report,
     subscriptions_section,

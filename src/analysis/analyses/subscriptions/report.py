@@ -34,6 +34,7 @@ from analysis.analyses.subscriptions.sbg import (
 )
 from analysis.core import plots
 from analysis.core.results import ClaimResult, Estimate
+from analysis.core.text import count, has_interval, interval, number, pct
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,12 +169,19 @@ def subscription_report(subscriptions: pd.DataFrame, as_of, months: int = 12,
          if complete and active_total else None),
         active_total, f"share of today's active subscribers still active in {months} months "
         "(duration model per plan)", "share", None if complete else "no interval for every plan")
+    charged = "recurring_charge" in spells and spells["recurring_charge"].notna().any()
+    if not charged:
+        notes.append("no recurring charge is recorded, so the remaining payments cannot be "
+                     "valued")
     residual = _estimate(
-        value_total if plans else None,
+        value_total if plans and charged else None,
         (sum(d[: min(len(x) for x in value_draws)] for d in value_draws) if complete else None),
         active_total, f"expected residual lifetime value of today's active subscribers "
         f"(recurring charge x expected further months, discounted {annual_discount:.0%} a year)",
         "currency", None if complete else "no interval for every plan")
+    if not charged:
+        residual = Estimate(None, n=active_total, unit="currency",
+                            method="not available: no recurring charge is recorded")
     reasons = reasons_table(spells)
     care = care_share(reasons)
     claims = (claim_c11_observed(annual, rules), claim_c10_reasons(care, rules))
@@ -195,6 +203,36 @@ def _estimate(value, samples, n, method, unit, problem) -> Estimate:
 
 
 # -- reader tables and figures ----------------------------------------------------------------
+
+
+def churn_text(report: SubscriptionReport) -> str:
+    """The observed annual churn in one sentence, or why it cannot be measured."""
+    e = report.annual_churn
+    if e.value is None:
+        return f"Churn cannot be measured: {e.method}."
+    span = (interval(e.low, e.high, lambda v: pct(v)) if has_interval(e.low, e.high)
+            else "no interval")
+    return (f"**{pct(e.value)}** of subscribers cancelled over the year ({span}; "
+            f"{count(e.n)} subscribers at risk). {e.method}.")
+
+
+def projection_text(report: SubscriptionReport, annual_discount: float = 0.10) -> str:
+    """Projected retention and residual value of today's active subscribers, or why not."""
+    r, v = report.projected_retention, report.residual_value
+    if r.value is None:
+        return ("No projection: " + ("; ".join(report.notes) if report.notes else
+                                     "no plan has enough customers and cancellations for a "
+                                     "duration model") + ".")
+
+    def span(e: Estimate, fmt) -> str:
+        return (f"{fmt(e.value)} ({interval(e.low, e.high, fmt)})"
+                if has_interval(e.low, e.high) else f"{fmt(e.value)} (no interval)")
+
+    worth = (f"are worth {span(v, plots.fmt_money)}" if v.value is not None
+             else f"cannot be valued ({v.method})")
+    return (f"Of the {count(r.n)} active subscribers, {span(r, lambda x: pct(x, 0))} are "
+            f"expected to still be active in {report.months} months. Their expected remaining "
+            f"payments, discounted at {pct(annual_discount, 0)} a year, {worth}.")
 
 
 def _pct(e: Estimate) -> str:
@@ -247,7 +285,7 @@ def parameter_table(report: SubscriptionReport) -> pd.DataFrame:
     out = pd.concat(frames, ignore_index=True)
     return pd.DataFrame({
         "plan": out["plan"], "model": out["model"], "parameter": out["parameter"],
-        "estimate": out["estimate"].map("{:.3g}".format),
+        "estimate": out["estimate"].map(number),
         "95% interval": [("no interval" if lo is None or hi is None or not np.isfinite(lo)
                           else f"{lo:.3g} to {hi:.3g}")
                          for lo, hi in zip(out["low"], out["high"], strict=True)],
@@ -259,7 +297,7 @@ def reasons_view(report: SubscriptionReport) -> pd.DataFrame | None:
         return None
     r = report.reasons
     return pd.DataFrame({"reason": r["reason"], "cancellations": r["cancellations"].map(
-        "{:,}".format), "share": r["share"].map("{:.0%}".format),
+        count), "share": r["share"].map(lambda v: pct(v, 0)),
         "counted as lack of care": np.where(r["lack of care"], "yes", "")})
 
 
@@ -280,9 +318,9 @@ def plot_retention_by_plan(report: SubscriptionReport, ax=None):
                         alpha=0.12, color=line.get_color())
     year = curves.at_one_year.sort_values("retention_1y")
     best, worst = year.iloc[-1], year.iloc[0]
-    plots.finding(ax, f"{plots_label(best['plan'])} keeps {best['retention_1y']:.0%} of "
+    plots.finding(ax, f"{plots_label(best['plan'])} keeps {pct(best['retention_1y'], 0)} of "
                       f"subscribers for a year, {plots_label(worst['plan'])} "
-                      f"{worst['retention_1y']:.0%}",
+                      f"{pct(worst['retention_1y'], 0)}",
                   f"Kaplan-Meier by plan with 95% bands; log-rank p "
                   f"{_p_text(logrank_by_plan(report.spells))}")
     plots.percent_axis(ax)
@@ -302,6 +340,11 @@ def plot_model_fit(report: SubscriptionReport, ax=None):
     data."""
     if ax is None:
         _, ax = plots.new_figure()
+    if not report.plans:
+        ax.text(0.5, 0.5, "No plan has enough subscribers and cancellations for a duration "
+                "model", ha="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return ax
     for forecast in report.plans:
         part = report.spells[report.spells["plan"] == forecast.plan]
         horizon = int(part["months"].max()) + report.months
