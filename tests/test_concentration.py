@@ -348,3 +348,45 @@ def test_group_share_interval_covers_a_heavy_tailed_top_tier():
         profit = rng.lognormal(np.log(np.where(top, 20.0, 1.0)) - 0.5, 1.0)
         covered += c.group_share(profit, top, 300, seed=int(rng.integers(1e9))).covers(truth)
     assert 276 <= covered <= 294
+
+
+# -- too few buyers: the report returns with reasons (issue 17) -----------------------------
+
+
+def empty_window() -> pd.DataFrame:
+    """The window of a subscription-only company: no customer rows at all, string ids."""
+    return window_frame(n_buyers=0, n_costly=0, n_idle=0).astype({"customer_id": "string"})
+
+
+@pytest.mark.parametrize("frame, purchases, words", [
+    (empty_window(), False, "no purchase records: a subscription-only company"),
+    (empty_window(), True, "only 0 customers bought in the window"),
+    (window_frame(n_buyers=0, n_costly=20, n_idle=5), True, "only 0 customers bought"),
+    (window_frame(n_buyers=12, n_costly=3, n_idle=0), True, "only 12 customers bought"),
+])
+def test_too_few_buyers_make_every_claim_not_testable_with_the_reason(frame, purchases, words):
+    previous = empty_window()
+    report = c.concentration_report(frame, previous, {1: frame, 12: frame}, replicates=50,
+                                    gof_replicates=0, purchases=purchases)
+    assert report.reason.startswith(words)
+    assert [cl.claim_id for cl in report.claims] == ["C1", "C2", "C6"]
+    for claim in report.claims:
+        assert claim.verdict is Verdict.NOT_TESTABLE and claim.reason == report.reason
+        assert claim.quantity and claim.reading
+    assert report.measure is None and report.headlines() == {}
+    assert report.by_window.empty and report.core.empty
+    assert c.core_summary(report.core).empty
+    assert report.not_shown("chart") == f"*No chart: {words}" + report.reason[len(words):] + ".*"
+    assert "nan" not in report.reason and report.tail.verdict_text()
+
+
+def test_core_trend_is_unknown_without_an_earlier_window():
+    current = pd.DataFrame({"customer_id": list("abcdefghij"), "orders": 1,
+                            "revenue": np.arange(10, 0, -1) * 10.0,
+                            "profit": np.arange(10, 0, -1) * 1.0})
+    for previous in (current.iloc[:0], current.assign(orders=0, profit=0.0)):
+        core = c.core_customers(current, previous)
+        assert set(core["trend"]) == {"unknown (no earlier window)"}
+        summary = c.core_summary(core)
+        assert "growing" not in summary and set(summary["trend"]) == {
+            "unknown (no earlier window)"}

@@ -24,6 +24,7 @@ from analysis.analyses.concentration.claims import (
 )
 from analysis.analyses.concentration.report import (
     ConcentrationReport,
+    buyers_missing_reason,
     concentration_report,
     plot_lorenz,
     plot_share_by_window,
@@ -61,6 +62,7 @@ from analysis.analyses.concentration.tail import (
     vuong_vs_lognormal,
 )
 from analysis.analyses.concentration.whale import (
+    UNKNOWN_TREND,
     SizeBands,
     WhaleCurve,
     core_customers,

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from analysis.analyses.claims import rule
 from analysis.analyses.concentration.base import (
     ValueBasis,
     value_basis,
@@ -17,6 +18,7 @@ from analysis.analyses.concentration.base import (
 )
 from analysis.analyses.concentration.claims import claim_c1, claim_c2, claim_c6
 from analysis.analyses.concentration.shares import (
+    MIN_CUSTOMERS,
     PROFIT_FRACTIONS,
     TOP_FRACTIONS,
     Concentration,
@@ -153,6 +155,11 @@ class ConcentrationReport:
     values: pd.Series | None = None          # the measure per customer behind the claims
     comparison: pd.DataFrame | None = None   # top-20% share with and without non-buyers
     notes: tuple[str, ...] = ()
+    reason: str | None = None     # why the section cannot be measured at all (too few buyers)
+
+    def not_shown(self, what: str) -> str:
+        """The sentence a notebook shows in place of ``what`` when the section has no data."""
+        return f"*No {what}: {self.reason}.*"
 
     @property
     def measure(self) -> Concentration | None:
@@ -206,17 +213,54 @@ def _comparison(profit: Concentration | None, buyers: pd.DataFrame) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
+def buyers_missing_reason(features: pd.DataFrame, purchases: bool = True) -> str | None:
+    """Why the window has too few buyers for any share (None when it has enough).
+
+    ``purchases``: whether the company supplied purchase records at all (False for a
+    subscription-only company)."""
+    if not purchases:
+        return "no purchase records: a subscription-only company"
+    n = len(window_customers(features, "revenue")) if "orders" in features else 0
+    if n < MIN_CUSTOMERS:
+        return (f"only {n:,} customers bought in the window; the shares of a top fifth "
+                f"need at least {MIN_CUSTOMERS}")
+    if not features.loc[features["orders"].fillna(0) > 0, "revenue"].clip(lower=0).sum() > 0:
+        return f"the {n:,} customers who bought in the window brought no positive revenue"
+    return None
+
+
+def _unmeasured(reason: str, window_months: int, basis: ValueBasis | None,
+                rules: Mapping[str, ClaimRule] | None) -> ConcentrationReport:
+    """The report of a window without enough buyers: every claim not testable, with why."""
+    claims = tuple(ClaimResult.not_testable(claim_id, reason, reading=rule(claim_id, rules)
+                                            .reading, quantity=rule(claim_id, rules).quantity)
+                   for claim_id in ("C1", "C2", "C6"))
+    return ConcentrationReport(
+        window_months, None, None, None, None, fit_tail(np.empty(0), 0),
+        pd.DataFrame(columns=["months", "customers", "share", "low", "high"]),
+        pd.DataFrame(columns=["customer_id", "tier", "revenue", "profit"]), claims, reason,
+        basis, reason=reason)
+
+
 def concentration_report(features: pd.DataFrame, previous: pd.DataFrame | None,
                          windows: Mapping[int, pd.DataFrame], window_months: int = 12,
                          replicates: int = 1000, gof_replicates: int = 100,
                          seed: int = 0, rules: Mapping[str, ClaimRule] | None = None,
-                         gross_margin: float | None = None) -> ConcentrationReport:
+                         gross_margin: float | None = None,
+                         purchases: bool = True) -> ConcentrationReport:
     """The 80/20 section: shares with intervals, whale curve, size bands, tail, windows, core.
 
     ``gross_margin``: the company's declared margin (``ctx.settings.gross_margin``), used as
-    a labelled assumption only when cost of goods is not supplied.
+    a labelled assumption only when cost of goods is not supplied. ``purchases``: whether the
+    company supplied purchase records (``ctx.data.has("transactions")``). With fewer than
+    :data:`MIN_CUSTOMERS` buyers nothing is measured: C1, C2 and C6 are not testable and
+    ``reason`` says why.
     """
     notes: list[str] = []
+    unmeasurable = buyers_missing_reason(features, purchases)
+    if unmeasurable is not None:
+        basis = value_basis(features, gross_margin) if len(features) else None
+        return _unmeasured(unmeasurable, window_months, basis, rules)
 
     def attempt(build, what):
         try:
