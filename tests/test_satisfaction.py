@@ -482,3 +482,27 @@ def test_degenerate_satisfaction_input_gives_reasons(name):
         text = result.reason or result.summary
         assert text and "nan" not in text.lower() and "None" not in text
     assert sc.claim_c12(None, "no surveys").reason == "no surveys"
+
+
+# -- one month of data: no one at risk, no churner (issue 17) ---------------------------------
+
+
+@pytest.mark.parametrize("at_risk, churned, words", [
+    (False, False, "no customer was active at the start of the window"),
+    (True, False, "nobody churned"),
+])
+def test_c10_without_customers_at_risk_or_churners_gives_a_reason(at_risk, churned, words):
+    frame = _care_frame().assign(active_at_start=pd.array([at_risk] * 200),
+                                 churned=pd.array([churned] * 200))
+    share = sc.attributable_share(np.zeros(0, bool), np.zeros(0, bool))
+    assert share.value is None and share.low is None and "no customer" in share.method
+    result = sc.claim_c10(frame)
+    assert result.verdict is Verdict.NOT_TESTABLE
+    assert words in result.reason and "nan" not in result.reason.lower()
+    if at_risk:
+        care = sc.care_churn(frame)
+        assert care.attributable_share.value is None and care.churners == 0
+        assert care.summary["p_adj"].isna().all() or (care.summary["p_adj"] >= 0).all()
+    else:
+        with pytest.raises(ValueError, match=words):
+            sc.care_churn(frame)

@@ -474,11 +474,20 @@ def attributable_share(exposed: np.ndarray, churned: np.ndarray, level: float = 
         p0 = c[:, 2] / np.maximum(c[:, 2] + c[:, 3], 1)
         return np.where(p > 0, (p - p0) / np.where(p > 0, p, 1), np.nan)
 
+    method = "population attributable fraction, multinomial bootstrap"
+    if n == 0:
+        return Estimate(None, n=0, method=f"{method}: not computed, no customer at risk",
+                        level=level, unit="share")
+    if cells[0] + cells[2] == 0:
+        return Estimate(None, n=n, method=f"{method}: not computed, nobody churned",
+                        level=level, unit="share")
     value = float(paf(cells)[0])
     boot = paf(np.random.default_rng(seed).multinomial(n, cells / n, size=draws))
-    low, high = np.nanquantile(boot, [0.5 - level / 2, 0.5 + level / 2])
-    return Estimate(value, float(low), float(high), n,
-                    "population attributable fraction, multinomial bootstrap", level, "share")
+    boot = boot[np.isfinite(boot)]
+    if len(boot) == 0:
+        return Estimate(value, n=n, method=f"{method}: no interval", level=level, unit="share")
+    low, high = np.quantile(boot, [0.5 - level / 2, 0.5 + level / 2])
+    return Estimate(value, float(low), float(high), n, method, level, "share")
 
 
 def care_churn(features: pd.DataFrame, baseline: pd.DataFrame | None = None,
@@ -493,6 +502,9 @@ def care_churn(features: pd.DataFrame, baseline: pd.DataFrame | None = None,
     require_columns(frame, ["contacts_total", "unresolved_complaints", "retained"], "care_churn")
     retained = as_float(frame["retained"])
     at_risk = np.isfinite(retained)
+    if not at_risk.any():
+        raise ValueError("no customer was active at the start of the window, so nobody could "
+                         "churn in it (the data hold no earlier months)")
     contacts = as_float(frame["contacts_total"])[at_risk]
     unresolved = as_float(frame["unresolved_complaints"])[at_risk]
     churned = retained[at_risk] == 0
@@ -520,7 +532,14 @@ def claim_c10(features: pd.DataFrame, baseline: pd.DataFrame | None = None,
         return ClaimResult.not_testable("C10", reason, method)
     if "churned" not in features or "active_at_start" not in features:
         return ClaimResult.not_testable("C10", "churn flags missing from the features", method)
-    care = care_churn(features, baseline)
+    try:
+        care = care_churn(features, baseline)
+    except ValueError as err:
+        return ClaimResult.not_testable("C10", str(err), method)
+    if care.churners == 0:
+        return ClaimResult.not_testable(
+            "C10", f"nobody churned in the window among the {care.at_risk:,} customers active "
+            "at its start, so no churn can be linked to low care", method)
     if care.churners < 10:
         return ClaimResult.not_testable(
             "C10", f"only {care.churners} customers churned in the window; need 10", method)

@@ -41,7 +41,7 @@ from analysis.analyses.satisfaction.regression import (
     profit_regression,
     satisfaction_drivers,
 )
-from analysis.core.results import ClaimResult, Estimate
+from analysis.core.results import ClaimResult, Estimate, Verdict
 from analysis.data.contract import Scale
 
 # ------------------------------------------------------------------------- the section
@@ -123,11 +123,31 @@ def satisfaction_report(ctx, window_months: int = 12, repurchase_months: int = 6
                 if scale and not missing else None)
     rules = claim_rules(ctx.settings)
     claims = (claim_c7(features, scale, rules=rules, panel=panel),
-              claim_c8(baseline, scale, rules), claim_c9(features, exposure, rules),
+              _claim_c8(baseline, features, scale, rules, repurchase_months),
+              claim_c9(features, exposure, rules),
               claim_c10(features, exposure, rules), claim_c12(link, missing, rules))
     return SatisfactionReport(window_months, correlations, regression, repurchase, response,
                               care, drivers, by_period, month_correlations,
                               segment_correlations, claims, tuple(notes), link, readings)
+
+
+def _claim_c8(baseline: pd.DataFrame, features: pd.DataFrame, scale, rules,
+              months: int) -> ClaimResult:
+    """C8 on the customers surveyed ``2 * months`` to ``months`` months before the period
+    end; when none were but later surveys exist, the reason names that window."""
+    result = claim_c8(baseline, scale, rules)
+    if (result.verdict is Verdict.NOT_TESTABLE and scale is not None
+            and satisfaction_missing_reason(baseline, "satisfaction_latest") is not None
+            and satisfaction_missing_reason(features, "satisfaction_latest", 1) is None):
+        n = int(pd.to_numeric(baseline.get("satisfaction_latest", pd.Series(dtype=float)),
+                              errors="coerce").notna().sum())
+        reason = (f"{'no' if n == 0 else f'only {n:,}'} customers were surveyed {2 * months} "
+                  f"to {months} months before the end of the report month (need at least 30), "
+                  f"the customers whose buying in the next {months} months is known; "
+                  "the data do not reach back far enough")
+        result = ClaimResult.not_testable("C8", reason, result.method,
+                                          reading=result.reading, quantity=result.quantity)
+    return result
 
 
 # ------------------------------------------------------------------------------- figures
