@@ -386,7 +386,23 @@ def test_core_trend_is_unknown_without_an_earlier_window():
                             "profit": np.arange(10, 0, -1) * 1.0})
     for previous in (current.iloc[:0], current.assign(orders=0, profit=0.0)):
         core = c.core_customers(current, previous)
-        assert set(core["trend"]) == {"unknown (no earlier window)"}
+        assert set(core["trend"]) == {"unknown (no full earlier window)"}
         summary = c.core_summary(core)
         assert "growing" not in summary and set(summary["trend"]) == {
-            "unknown (no earlier window)"}
+            "unknown (no full earlier window)"}
+
+
+def test_windows_before_the_data_are_dropped_and_the_short_window_is_said():
+    end = pd.Timestamp("2026-11-01")
+
+    def window(m):
+        return end - pd.DateOffset(months=m), end
+
+    assert c.covered_windows((1, 3, 6, 12), window, "2026-10-01") == [1]
+    assert c.covered_windows((12, 1, 6, 3), window, "2026-05-17") == [1, 3, 6]
+    assert c.covered_windows((1, 3, 6, 12), window, "2020-01-01") == [1, 3, 6, 12]
+    note = c.coverage_note(window(12)[0], 12, "2026-10-03")
+    assert note.startswith("The data begin in October 2026, so the 12-month window holds "
+                           "only 1 month of data")
+    assert "holds only 6 months" in c.coverage_note(window(12)[0], 12, "2026-05-17")
+    assert c.coverage_note(window(12)[0], 12, "2025-11-01") is None

@@ -26,6 +26,8 @@ from analysis.analyses.concentration.report import (
     ConcentrationReport,
     buyers_missing_reason,
     concentration_report,
+    coverage_note,
+    covered_windows,
     plot_lorenz,
     plot_share_by_window,
     plot_tail,

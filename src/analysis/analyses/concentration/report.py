@@ -84,13 +84,19 @@ def plot_whale(whale: WhaleCurve, ax=None):
 def plot_share_by_window(table: pd.DataFrame, ax=None):
     if ax is None:
         _, ax = plots.new_figure()
-    err = [table["share"] - table["low"], table["high"] - table["share"]]
+    err = np.clip(np.nan_to_num(np.vstack([table["share"] - table["low"],
+                                           table["high"] - table["share"]]).astype(float)),
+                  0, None)   # rounding can leave an end a hair inside the estimate
     ax.errorbar(table["months"].astype(str), table["share"], yerr=err, marker="o", capsize=4)
     ax.axhline(0.8, color=plots.HIGHLIGHT, linestyle="--", label="claimed 80%")
-    if len(table):
+    if len(table) > 1:
         first, last = table.iloc[0], table.iloc[-1]
-        title = (f"Measured over {int(first['months'])} month(s) the top 20% hold "
-                 f"{first['share']:.0%}; over {int(last['months'])} months {last['share']:.0%}")
+        title = (f"Measured over {_months(first['months'])} the top 20% hold "
+                 f"{first['share']:.0%}; over {_months(last['months'])} {last['share']:.0%}")
+    elif len(table):
+        first = table.iloc[0]
+        title = (f"Measured over {_months(first['months'])} the top 20% hold "
+                 f"{first['share']:.0%}; the data hold no longer window")
     else:
         title = "Not enough customers to compare windows"
     plots.finding(ax, title, "the same measure over trailing windows of 1 to 12 months")
@@ -99,6 +105,10 @@ def plot_share_by_window(table: pd.DataFrame, ax=None):
     ax.set_ylabel("share of the top 20%")
     ax.legend()
     return ax
+
+
+def _months(n) -> str:
+    return f"{int(n)} month{'s' if int(n) != 1 else ''}"
 
 
 def plot_tail(values, fit, ax=None):
@@ -211,6 +221,27 @@ def _comparison(profit: Concentration | None, buyers: pd.DataFrame) -> pd.DataFr
         rows.append({"customers counted": "buyers only", "customers": len(values),
                      "top 20% share": float(top_shares(values, (0.2,))[0])})
     return pd.DataFrame(rows)
+
+
+def covered_windows(months, window, data_start) -> list[int]:
+    """The window lengths (``months``) whose start the data reach (``window(m)`` gives
+    [start, end); ``data_start`` the first day observed); the shortest is always kept, so a
+    window reaching before the data does not repeat a shorter one under a longer name."""
+    first = pd.Timestamp(data_start).to_period("M").to_timestamp()
+    chosen = sorted(months)
+    return [m for m in chosen if m == chosen[0] or window(m)[0] >= first]
+
+
+def coverage_note(window_start, window_months: int, data_start) -> str | None:
+    """A sentence when the data begin after the window's start (None when they cover it)."""
+    first = pd.Timestamp(data_start).to_period("M").to_timestamp()
+    start = pd.Timestamp(window_start)
+    if first <= start:
+        return None
+    held = max(1, window_months - (first.to_period("M") - start.to_period("M")).n)
+    return (f"The data begin in {first:%B %Y}, so the {window_months}-month window holds only "
+            f"{held} month{'s' if held != 1 else ''} of data; a short window overstates how "
+            "concentrated customer value is")
 
 
 def buyers_missing_reason(features: pd.DataFrame, purchases: bool = True) -> str | None:

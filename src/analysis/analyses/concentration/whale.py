@@ -200,7 +200,7 @@ def core_customers(current: pd.DataFrame, previous: pd.DataFrame | None = None,
 
 
 #: the trend of a core customer when the data hold no earlier window
-UNKNOWN_TREND = "unknown (no earlier window)"
+UNKNOWN_TREND = "unknown (no full earlier window)"
 
 
 def _has_buyers(features: pd.DataFrame) -> bool:
