@@ -503,3 +503,25 @@ def test_c10_without_customers_at_risk_or_churners_gives_a_reason(at_risk, churn
         sc.care_churn(frame)
     nobody = sc.attributable_share(np.ones(10, bool), np.zeros(10, bool))
     assert nobody.value is None and "nobody churned" in nobody.method
+
+
+def test_charts_draw_when_every_customer_of_a_group_stays_or_buys_again():
+    """A Wilson upper end of 37/37 comes out a hair below 1 (matplotlib refuses negative
+    error bars): the charts still draw."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    hours = np.repeat([2.0, 10.0, 48.0, 100.0, 300.0], 37)
+    stayed = np.concatenate([np.arange(37) < k for k in (37, 37, 30, 25, 20)])
+    frame = pd.DataFrame({"median_response_hours": hours, "tenure_days": 365.0,
+                          "satisfaction_mean": 5 - np.log10(hours),
+                          "active_at_start": pd.array([True] * len(hours)),
+                          "churned": pd.array(~stayed)})
+    bands = sc.response_time_bands(frame)
+    assert (bands.summary["high"] < bands.summary["retention"]).any()
+    sat.plot_response_bands(bands)
+    features = pd.DataFrame({
+        "satisfaction_latest": [5.0] * 37 + [4.0] * 40,
+        "repurchase_next": pd.array([True] * 37 + [True] * 20 + [False] * 20,
+                                    dtype="boolean")})
+    sat.plot_repurchase(sc.repurchase_risk(features, CSAT))
