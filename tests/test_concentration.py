@@ -406,3 +406,10 @@ def test_windows_before_the_data_are_dropped_and_the_short_window_is_said():
                            "only 1 month of data")
     assert "holds only 6 months" in c.coverage_note(window(12)[0], 12, "2026-05-17")
     assert c.coverage_note(window(12)[0], 12, "2025-11-01") is None
+
+
+def test_core_summary_does_not_show_unknown_profit_as_zero():
+    current = pd.DataFrame({"customer_id": list("abcdefghij"), "orders": 1,
+                            "revenue": np.arange(10, 0, -1) * 10.0, "profit": np.nan})
+    summary = c.core_summary(c.core_customers(current, None, by="revenue"))
+    assert "profit" not in summary and summary["revenue"].sum() == 100.0

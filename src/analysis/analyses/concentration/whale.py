@@ -216,7 +216,9 @@ def core_summary(core: pd.DataFrame) -> pd.DataFrame:
     """Customers, revenue and profit per tier of the core list (and growth where known)."""
     grouped = core.groupby("tier", sort=False)
     out = pd.DataFrame({"customers": grouped.size(), "revenue": grouped["revenue"].sum(),
-                        "profit": grouped["profit"].sum()})
+                        "profit": grouped["profit"].sum(min_count=1)})
+    if out["profit"].isna().all():
+        out = out.drop(columns="profit")   # profit unknown (no cost): not shown as 0
     if "trend" in core and (core["trend"] != UNKNOWN_TREND).any():
         out["growing"] = grouped["trend"].apply(lambda s: int((s == "growing").sum()))
         out["shrinking"] = grouped["trend"].apply(lambda s: int((s == "shrinking").sum()))

@@ -135,6 +135,10 @@ def satisfaction_report(ctx, window_months: int = 12, repurchase_months: int = 6
         panel.loc[as_float(panel["orders"]) > 0], "month"), no_scale, missing)
     segment_correlations = attempt("segment_correlations", lambda: group_correlation_table(
         features, ["channel", "market_type"]), missing)
+    month_correlations = _with_profit_link(month_correlations, "month_correlations",
+                                           features, reasons)
+    segment_correlations = _with_profit_link(segment_correlations, "segment_correlations",
+                                             features, reasons)
     link = indicator_link(features, replicates=replicates, seed=seed)
     readings = (satisfaction_readings(features, scale, panel=panel)
                 if scale and not missing else None)
@@ -152,6 +156,25 @@ def satisfaction_report(ctx, window_months: int = 12, repurchase_months: int = 6
                               care, drivers, by_period, month_correlations,
                               segment_correlations, claims, tuple(notes), link, readings,
                               reasons)
+
+
+def _with_profit_link(table: CorrelationTable | None, part: str, features: pd.DataFrame,
+                      reasons: dict[str, str]) -> CorrelationTable | None:
+    """``table`` if it holds a correlation of a satisfaction indicator with profit; else
+    None, with the reason in ``reasons[part]``."""
+    if table is None:
+        return None
+    rows = table.summary[table.summary["profit"] == "profit"]
+    if pd.to_numeric(rows["r"], errors="coerce").notna().any():
+        return table
+    reasons[part] = ("profit is unknown (no cost of goods)" if _profit_unknown(features)
+                     else "no group has both a satisfaction score and profit")
+    return None
+
+
+def _profit_unknown(features: pd.DataFrame) -> bool:
+    return "profit" not in features or not as_float(features["profit"]).size or \
+        bool(np.isnan(as_float(features["profit"])).all())
 
 
 def _claim_c8(baseline: pd.DataFrame, features: pd.DataFrame, scale, rules,
