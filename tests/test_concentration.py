@@ -413,3 +413,19 @@ def test_core_summary_does_not_show_unknown_profit_as_zero():
                             "revenue": np.arange(10, 0, -1) * 10.0, "profit": np.nan})
     summary = c.core_summary(c.core_customers(current, None, by="revenue"))
     assert "profit" not in summary and summary["revenue"].sum() == 190.0
+
+
+def test_recurring_revenue_concentration_counts_active_subscribers_only():
+    rng = np.random.default_rng(4)
+    n = 300
+    charge = rng.lognormal(3, 0.8, n)
+    subs = pd.DataFrame({"customer_id": [f"s{i}" for i in range(n)],
+                         "start": pd.Timestamp("2025-01-01"),
+                         "end": [pd.NaT] * 200 + [pd.Timestamp("2025-06-01")] * 100,
+                         "recurring_charge": charge})
+    result = c.recurring_concentration(subs, "2026-10-31", replicates=100, seed=1)
+    assert result.n == 200 and result.measure == "monthly recurring revenue"
+    assert result.shares[0.2].value == pytest.approx(c.top_shares(charge[:200], (0.2,))[0])
+    assert c.recurring_concentration(subs.iloc[:40], "2026-10-31") is None
+    assert c.recurring_concentration(subs.drop(columns="recurring_charge"), "2026-10-31") is None
+    assert c.recurring_concentration(None, "2026-10-31") is None

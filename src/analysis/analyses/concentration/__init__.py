@@ -33,6 +33,7 @@ from analysis.analyses.concentration.report import (
     plot_tail,
     plot_whale,
     profit_missing_reason,
+    recurring_concentration,
     service_missing_reason,
 )
 from analysis.analyses.concentration.shares import (

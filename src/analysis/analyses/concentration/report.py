@@ -260,6 +260,27 @@ def buyers_missing_reason(features: pd.DataFrame, purchases: bool = True) -> str
     return None
 
 
+def recurring_concentration(subscriptions: pd.DataFrame | None, at, replicates: int = 1000,
+                            seed: int = 0) -> Concentration | None:
+    """How concentrated monthly recurring revenue is across the subscribers active at ``at``
+    (context for a company without purchase records; not a test of C1, which is about
+    profit over a window). None without enough subscribers with a known positive charge.
+
+    ``subscriptions``: the contract's table (customer_id, start, end, recurring_charge)."""
+    if subscriptions is None or "recurring_charge" not in subscriptions:
+        return None
+    at = pd.Timestamp(at)
+    active = (pd.to_datetime(subscriptions["start"]) <= at) & (
+        pd.to_datetime(subscriptions["end"]).isna() | (pd.to_datetime(subscriptions["end"]) > at))
+    charge = pd.to_numeric(subscriptions.loc[active, "recurring_charge"], errors="coerce")
+    per_customer = charge.groupby(subscriptions.loc[active, "customer_id"]).sum(min_count=1)
+    values = per_customer.dropna().clip(lower=0)
+    if len(values) < MIN_CUSTOMERS or not values.sum() > 0:
+        return None
+    return concentration(values.to_numpy(float), "monthly recurring revenue", TOP_FRACTIONS,
+                         replicates, seed)
+
+
 def _unmeasured(reason: str, window_months: int, basis: ValueBasis | None,
                 rules: Mapping[str, ClaimRule] | None) -> ConcentrationReport:
     """The report of a window without enough buyers: every claim not testable, with why."""
