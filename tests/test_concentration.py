@@ -429,3 +429,9 @@ def test_recurring_revenue_concentration_counts_active_subscribers_only():
     assert c.recurring_concentration(subs.iloc[:40], "2026-10-31") is None
     assert c.recurring_concentration(subs.drop(columns="recurring_charge"), "2026-10-31") is None
     assert c.recurring_concentration(None, "2026-10-31") is None
+
+
+def test_a_tail_of_equal_values_is_not_fitted_and_says_why():
+    fit = fit_tail(np.full(400, 25.0), gof_replicates=0)
+    assert fit.xmin is None and "1 distinct value" in fit.reason
+    assert "only 3 customers" in fit_tail([1.0, 2.0, 3.0], gof_replicates=0).reason
