@@ -435,3 +435,24 @@ def test_a_tail_of_equal_values_is_not_fitted_and_says_why():
     fit = fit_tail(np.full(400, 25.0), gof_replicates=0)
     assert fit.xmin is None and "1 distinct value" in fit.reason
     assert "only 3 customers" in fit_tail([1.0, 2.0, 3.0], gof_replicates=0).reason
+
+
+def test_report_on_a_subscription_snapshot_returns_with_reasons():
+    """The telecom snapshot (no purchase records) used to stop the section (issue 17)."""
+    from pathlib import Path
+
+    from analysis.analyses.subscriptions import subscriptions_of
+    from analysis.engine.context import open_period
+
+    config = Path(__file__).parents[1] / "config/examples/subscription_snapshot.toml"
+    ctx = open_period(config)
+    start, end = ctx.window(12)
+    report = c.concentration_report(
+        ctx.features(start, end), ctx.features(start - pd.DateOffset(months=12), start),
+        {m: ctx.features(*ctx.window(m)) for m in (1, 12)}, replicates=50, gof_replicates=0,
+        purchases=ctx.data.has("transactions"))
+    assert report.reason == "no purchase records: a subscription-only company"
+    assert {cl.verdict for cl in report.claims} == {Verdict.NOT_TESTABLE}
+    recurring = c.recurring_concentration(subscriptions_of(ctx), end - pd.Timedelta(days=1),
+                                          replicates=50)
+    assert recurring is not None and recurring.n >= c.MIN_CUSTOMERS

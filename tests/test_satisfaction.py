@@ -525,3 +525,26 @@ def test_charts_draw_when_every_customer_of_a_group_stays_or_buys_again():
         "repurchase_next": pd.array([True] * 37 + [True] * 20 + [False] * 20,
                                     dtype="boolean")})
     sat.plot_repurchase(sc.repurchase_risk(features, CSAT))
+
+
+@pytest.mark.slow
+def test_report_on_a_company_with_one_month_of_data_gives_reasons(tmp_path):
+    """The section's entry point on exactly one complete month (issue 17): no exception
+    (it used to draw a multinomial with NaN probabilities for C10), every claim answered,
+    every missing part with a reason in words."""
+    from analysis.core.text import reader_text_problems
+    from analysis.engine.context import open_period
+    from awkward_companies import PERIOD, write_company
+
+    ctx = open_period(write_company(tmp_path, "one_month", 150), PERIOD)
+    report = sat.satisfaction_report(ctx, replicates=20, seed=1)
+    by_id = {c.claim_id: c for c in report.claims}
+    assert set(by_id) == {"C7", "C8", "C9", "C10", "C12"}
+    assert "no customer was active at the start of the window" in by_id["C10"].reason
+    assert "do not reach back far enough" in by_id["C8"].reason
+    for part in ("correlations", "regression", "repurchase", "response", "care", "drivers",
+                 "by_period", "month_correlations", "segment_correlations"):
+        if getattr(report, part) is None:
+            text = report.why(part)
+            assert "could not be computed" not in text and not reader_text_problems(text)
+            assert "_" not in text.replace("satisfaction_mean", "").replace("top_box", "")
