@@ -548,3 +548,16 @@ def test_report_on_a_company_with_one_month_of_data_gives_reasons(tmp_path):
             text = report.why(part)
             assert "could not be computed" not in text and not reader_text_problems(text)
             assert "_" not in text.replace("satisfaction_mean", "").replace("top_box", "")
+
+
+def test_equal_scores_or_equal_profit_give_reasons_not_zero_width_intervals():
+    features = readings_frame(300)
+    with pytest.raises(ValueError, match="same profit"):
+        sat.profit_regression(features.assign(profit=10.0), CSAT)
+    drivers = features.assign(satisfaction_latest=4.0, complaints_total=0.0,
+                              unresolved_complaints=0.0, median_response_hours=np.nan,
+                              promo_share=0.1)
+    with pytest.raises(ValueError, match="same latest score"):
+        sat.satisfaction_drivers(drivers)
+    result = sc.claim_c7(features.assign(profit=10.0), CSAT)
+    assert result.verdict is Verdict.NOT_TESTABLE or result.low != result.high

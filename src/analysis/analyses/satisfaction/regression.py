@@ -129,6 +129,9 @@ def profit_regression(features: pd.DataFrame, scale: Scale, outcome: str = "prof
     if not design["sat"].std() > 0:
         raise ValueError(f"every surveyed customer has the same '{satisfaction}', so its link "
                          f"with {outcome} cannot be estimated")
+    if not design["y"].std() > 0:
+        raise ValueError(f"every surveyed customer has the same {outcome}, so its link with "
+                         f"'{satisfaction}' cannot be estimated")
     names = [c for c in names if design[c].std() > 0]
     centred = design[["sat", *names]] - design[["sat", *names]].mean()
     centred["y"] = design["y"]
@@ -362,6 +365,12 @@ def satisfaction_drivers(features: pd.DataFrame, level: float = 0.95) -> Satisfa
     if keep.sum() < 50:
         raise ValueError(f"only {int(keep.sum()):,} surveyed customers; a model of what goes "
                          "with higher scores needs at least 50")
+    if y[keep].nunique() < 2:
+        raise ValueError(f"all {int(keep.sum()):,} surveyed customers gave the same latest "
+                         "score, so nothing can go with higher scores")
+    if x.shape[1] == 0:
+        raise ValueError("the surveyed customers do not differ in complaints, response time, "
+                         "promotion share or tenure, so nothing can explain their scores")
     fit = OrderedLogit(y[keep].cat.remove_unused_categories(), x[keep]).fit(
         method="bfgs", disp=False, maxiter=500)
     ci = fit.conf_int(1 - level).loc[x.columns]
