@@ -31,9 +31,8 @@ PROFIT_HEADER = re.compile(r"<th[^>]*>\s*profit\s*</th>", re.IGNORECASE)
 #: what other sections still get wrong on a company (not this layer's code): the reason
 #: of the xfail, if the whole pack's check still fails there
 KNOWN = {
-    "one_month": "sections 03_satisfaction (cell 3: ValueError: pvals < 0, pvals > 1 or "
-                 "pvals contains NaNs) and 04_churn_retention (cell 3: TypeError: Cannot "
-                 "cast DatetimeArray to dtype float64) fail with one month of data",
+    "one_month": "section 04_churn_retention (cell 3: TypeError: Cannot cast "
+                 "DatetimeArray to dtype float64) fails with one month of data",
     "no_cost": "section 06_segments prints nan% in its value tiers and tiers labelled "
                "Profit (key, core, general, small) although no cost was supplied",
 }

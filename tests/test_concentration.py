@@ -348,3 +348,111 @@ def test_group_share_interval_covers_a_heavy_tailed_top_tier():
         profit = rng.lognormal(np.log(np.where(top, 20.0, 1.0)) - 0.5, 1.0)
         covered += c.group_share(profit, top, 300, seed=int(rng.integers(1e9))).covers(truth)
     assert 276 <= covered <= 294
+
+
+# -- too few buyers: the report returns with reasons (issue 17) -----------------------------
+
+
+def empty_window() -> pd.DataFrame:
+    """The window of a subscription-only company: no customer rows at all, string ids."""
+    return window_frame(n_buyers=0, n_costly=0, n_idle=0).astype({"customer_id": "string"})
+
+
+@pytest.mark.parametrize("frame, purchases, words", [
+    (empty_window(), False, "no purchase records: a subscription-only company"),
+    (empty_window(), True, "only 0 customers bought in the window"),
+    (window_frame(n_buyers=0, n_costly=20, n_idle=5), True, "only 0 customers bought"),
+    (window_frame(n_buyers=12, n_costly=3, n_idle=0), True, "only 12 customers bought"),
+])
+def test_too_few_buyers_make_every_claim_not_testable_with_the_reason(frame, purchases, words):
+    previous = empty_window()
+    report = c.concentration_report(frame, previous, {1: frame, 12: frame}, replicates=50,
+                                    gof_replicates=0, purchases=purchases)
+    assert report.reason.startswith(words)
+    assert [cl.claim_id for cl in report.claims] == ["C1", "C2", "C6"]
+    for claim in report.claims:
+        assert claim.verdict is Verdict.NOT_TESTABLE and claim.reason == report.reason
+        assert claim.quantity and claim.reading
+    assert report.measure is None and report.headlines() == {}
+    assert report.by_window.empty and report.core.empty
+    assert c.core_summary(report.core).empty
+    assert report.not_shown("chart") == f"*No chart: {words}" + report.reason[len(words):] + ".*"
+    assert "nan" not in report.reason and report.tail.verdict_text()
+
+
+def test_core_trend_is_unknown_without_an_earlier_window():
+    current = pd.DataFrame({"customer_id": list("abcdefghij"), "orders": 1,
+                            "revenue": np.arange(10, 0, -1) * 10.0,
+                            "profit": np.arange(10, 0, -1) * 1.0})
+    for previous in (current.iloc[:0], current.assign(orders=0, profit=0.0)):
+        core = c.core_customers(current, previous)
+        assert set(core["trend"]) == {"unknown (no full earlier window)"}
+        summary = c.core_summary(core)
+        assert "growing" not in summary and set(summary["trend"]) == {
+            "unknown (no full earlier window)"}
+
+
+def test_windows_before_the_data_are_dropped_and_the_short_window_is_said():
+    end = pd.Timestamp("2026-11-01")
+
+    def window(m):
+        return end - pd.DateOffset(months=m), end
+
+    assert c.covered_windows((1, 3, 6, 12), window, "2026-10-01") == [1]
+    assert c.covered_windows((12, 1, 6, 3), window, "2026-05-17") == [1, 3, 6]
+    assert c.covered_windows((1, 3, 6, 12), window, "2020-01-01") == [1, 3, 6, 12]
+    note = c.coverage_note(window(12)[0], 12, "2026-10-03")
+    assert note.startswith("The data begin in October 2026, so the 12-month window holds "
+                           "only 1 month of data")
+    assert "holds only 6 months" in c.coverage_note(window(12)[0], 12, "2026-05-17")
+    assert c.coverage_note(window(12)[0], 12, "2025-11-01") is None
+
+
+def test_core_summary_does_not_show_unknown_profit_as_zero():
+    current = pd.DataFrame({"customer_id": list("abcdefghij"), "orders": 1,
+                            "revenue": np.arange(10, 0, -1) * 10.0, "profit": np.nan})
+    summary = c.core_summary(c.core_customers(current, None, by="revenue"))
+    assert "profit" not in summary and summary["revenue"].sum() == 190.0
+
+
+def test_recurring_revenue_concentration_counts_active_subscribers_only():
+    rng = np.random.default_rng(4)
+    n = 300
+    charge = rng.lognormal(3, 0.8, n)
+    subs = pd.DataFrame({"customer_id": [f"s{i}" for i in range(n)],
+                         "start": pd.Timestamp("2025-01-01"),
+                         "end": [pd.NaT] * 200 + [pd.Timestamp("2025-06-01")] * 100,
+                         "recurring_charge": charge})
+    result = c.recurring_concentration(subs, "2026-10-31", replicates=100, seed=1)
+    assert result.n == 200 and result.measure == "monthly recurring revenue"
+    assert result.shares[0.2].value == pytest.approx(c.top_shares(charge[:200], (0.2,))[0])
+    assert c.recurring_concentration(subs.iloc[:40], "2026-10-31") is None
+    assert c.recurring_concentration(subs.drop(columns="recurring_charge"), "2026-10-31") is None
+    assert c.recurring_concentration(None, "2026-10-31") is None
+
+
+def test_a_tail_of_equal_values_is_not_fitted_and_says_why():
+    fit = fit_tail(np.full(400, 25.0), gof_replicates=0)
+    assert fit.xmin is None and "1 distinct value" in fit.reason
+    assert "only 3 customers" in fit_tail([1.0, 2.0, 3.0], gof_replicates=0).reason
+
+
+def test_report_on_a_subscription_snapshot_returns_with_reasons():
+    """The telecom snapshot (no purchase records) used to stop the section (issue 17)."""
+    from pathlib import Path
+
+    from analysis.analyses.subscriptions import subscriptions_of
+    from analysis.engine.context import open_period
+
+    config = Path(__file__).parents[1] / "config/examples/subscription_snapshot.toml"
+    ctx = open_period(config)
+    start, end = ctx.window(12)
+    report = c.concentration_report(
+        ctx.features(start, end), ctx.features(start - pd.DateOffset(months=12), start),
+        {m: ctx.features(*ctx.window(m)) for m in (1, 12)}, replicates=50, gof_replicates=0,
+        purchases=ctx.data.has("transactions"))
+    assert report.reason == "no purchase records: a subscription-only company"
+    assert {cl.verdict for cl in report.claims} == {Verdict.NOT_TESTABLE}
+    recurring = c.recurring_concentration(subscriptions_of(ctx), end - pd.Timedelta(days=1),
+                                          replicates=50)
+    assert recurring is not None and recurring.n >= c.MIN_CUSTOMERS

@@ -482,3 +482,82 @@ def test_degenerate_satisfaction_input_gives_reasons(name):
         text = result.reason or result.summary
         assert text and "nan" not in text.lower() and "None" not in text
     assert sc.claim_c12(None, "no surveys").reason == "no surveys"
+
+
+# -- one month of data: no one at risk, no churner (issue 17) ---------------------------------
+
+
+@pytest.mark.parametrize("at_risk, churned, words", [
+    (False, False, "no customer was active at the start of the window"),
+    (True, False, "nobody churned"),
+])
+def test_c10_without_customers_at_risk_or_churners_gives_a_reason(at_risk, churned, words):
+    frame = _care_frame().assign(active_at_start=pd.array([at_risk] * 200),
+                                 churned=pd.array([churned] * 200))
+    share = sc.attributable_share(np.zeros(0, bool), np.zeros(0, bool))
+    assert share.value is None and share.low is None and "no customer" in share.method
+    result = sc.claim_c10(frame)
+    assert result.verdict is Verdict.NOT_TESTABLE
+    assert words in result.reason and "nan" not in result.reason.lower()
+    with pytest.raises(ValueError, match=words):
+        sc.care_churn(frame)
+    nobody = sc.attributable_share(np.ones(10, bool), np.zeros(10, bool))
+    assert nobody.value is None and "nobody churned" in nobody.method
+
+
+def test_charts_draw_when_every_customer_of_a_group_stays_or_buys_again():
+    """A Wilson upper end of 37/37 comes out a hair below 1 (matplotlib refuses negative
+    error bars): the charts still draw."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    hours = np.repeat([2.0, 10.0, 48.0, 100.0, 300.0], 37)
+    stayed = np.concatenate([np.arange(37) < k for k in (37, 37, 30, 25, 20)])
+    frame = pd.DataFrame({"median_response_hours": hours, "tenure_days": 365.0,
+                          "satisfaction_mean": 5 - np.log10(hours),
+                          "active_at_start": pd.array([True] * len(hours)),
+                          "churned": pd.array(~stayed)})
+    bands = sc.response_time_bands(frame)
+    assert (bands.summary["high"] < bands.summary["retention"]).any()
+    sat.plot_response_bands(bands)
+    features = pd.DataFrame({
+        "satisfaction_latest": [5.0] * 37 + [4.0] * 40,
+        "repurchase_next": pd.array([True] * 37 + [True] * 20 + [False] * 20,
+                                    dtype="boolean")})
+    sat.plot_repurchase(sc.repurchase_risk(features, CSAT))
+
+
+@pytest.mark.slow
+def test_report_on_a_company_with_one_month_of_data_gives_reasons(tmp_path):
+    """The section's entry point on exactly one complete month (issue 17): no exception
+    (it used to draw a multinomial with NaN probabilities for C10), every claim answered,
+    every missing part with a reason in words."""
+    from analysis.core.text import reader_text_problems
+    from analysis.engine.context import open_period
+    from awkward_companies import PERIOD, write_company
+
+    ctx = open_period(write_company(tmp_path, "one_month", 150), PERIOD)
+    report = sat.satisfaction_report(ctx, replicates=20, seed=1)
+    by_id = {c.claim_id: c for c in report.claims}
+    assert set(by_id) == {"C7", "C8", "C9", "C10", "C12"}
+    assert "no customer was active at the start of the window" in by_id["C10"].reason
+    assert "do not reach back far enough" in by_id["C8"].reason
+    for part in ("correlations", "regression", "repurchase", "response", "care", "drivers",
+                 "by_period", "month_correlations", "segment_correlations"):
+        if getattr(report, part) is None:
+            text = report.why(part)
+            assert "could not be computed" not in text and not reader_text_problems(text)
+            assert "_" not in text.replace("satisfaction_mean", "").replace("top_box", "")
+
+
+def test_equal_scores_or_equal_profit_give_reasons_not_zero_width_intervals():
+    features = readings_frame(300)
+    with pytest.raises(ValueError, match="same profit"):
+        sat.profit_regression(features.assign(profit=10.0), CSAT)
+    drivers = features.assign(satisfaction_latest=4.0, complaints_total=0.0,
+                              unresolved_complaints=0.0, median_response_hours=np.nan,
+                              promo_share=0.1)
+    with pytest.raises(ValueError, match="same latest score"):
+        sat.satisfaction_drivers(drivers)
+    result = sc.claim_c7(features.assign(profit=10.0), CSAT)
+    assert result.verdict is Verdict.NOT_TESTABLE or result.low != result.high

@@ -24,12 +24,16 @@ from analysis.analyses.concentration.claims import (
 )
 from analysis.analyses.concentration.report import (
     ConcentrationReport,
+    buyers_missing_reason,
     concentration_report,
+    coverage_note,
+    covered_windows,
     plot_lorenz,
     plot_share_by_window,
     plot_tail,
     plot_whale,
     profit_missing_reason,
+    recurring_concentration,
     service_missing_reason,
 )
 from analysis.analyses.concentration.shares import (
@@ -61,6 +65,7 @@ from analysis.analyses.concentration.tail import (
     vuong_vs_lognormal,
 )
 from analysis.analyses.concentration.whale import (
+    UNKNOWN_TREND,
     SizeBands,
     WhaleCurve,
     core_customers,

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from analysis.analyses.claims import rule
 from analysis.analyses.concentration.base import (
     ValueBasis,
     value_basis,
@@ -17,6 +18,7 @@ from analysis.analyses.concentration.base import (
 )
 from analysis.analyses.concentration.claims import claim_c1, claim_c2, claim_c6
 from analysis.analyses.concentration.shares import (
+    MIN_CUSTOMERS,
     PROFIT_FRACTIONS,
     TOP_FRACTIONS,
     Concentration,
@@ -82,13 +84,19 @@ def plot_whale(whale: WhaleCurve, ax=None):
 def plot_share_by_window(table: pd.DataFrame, ax=None):
     if ax is None:
         _, ax = plots.new_figure()
-    err = [table["share"] - table["low"], table["high"] - table["share"]]
+    err = np.clip(np.nan_to_num(np.vstack([table["share"] - table["low"],
+                                           table["high"] - table["share"]]).astype(float)),
+                  0, None)   # rounding can leave an end a hair inside the estimate
     ax.errorbar(table["months"].astype(str), table["share"], yerr=err, marker="o", capsize=4)
     ax.axhline(0.8, color=plots.HIGHLIGHT, linestyle="--", label="claimed 80%")
-    if len(table):
+    if len(table) > 1:
         first, last = table.iloc[0], table.iloc[-1]
-        title = (f"Measured over {int(first['months'])} month(s) the top 20% hold "
-                 f"{first['share']:.0%}; over {int(last['months'])} months {last['share']:.0%}")
+        title = (f"Measured over {_months(first['months'])} the top 20% hold "
+                 f"{first['share']:.0%}; over {_months(last['months'])} {last['share']:.0%}")
+    elif len(table):
+        first = table.iloc[0]
+        title = (f"Measured over {_months(first['months'])} the top 20% hold "
+                 f"{first['share']:.0%}; the data hold no longer window")
     else:
         title = "Not enough customers to compare windows"
     plots.finding(ax, title, "the same measure over trailing windows of 1 to 12 months")
@@ -97,6 +105,10 @@ def plot_share_by_window(table: pd.DataFrame, ax=None):
     ax.set_ylabel("share of the top 20%")
     ax.legend()
     return ax
+
+
+def _months(n) -> str:
+    return f"{int(n)} month{'s' if int(n) != 1 else ''}"
 
 
 def plot_tail(values, fit, ax=None):
@@ -153,6 +165,11 @@ class ConcentrationReport:
     values: pd.Series | None = None          # the measure per customer behind the claims
     comparison: pd.DataFrame | None = None   # top-20% share with and without non-buyers
     notes: tuple[str, ...] = ()
+    reason: str | None = None     # why the section cannot be measured at all (too few buyers)
+
+    def not_shown(self, what: str) -> str:
+        """The sentence a notebook shows in place of ``what`` when the section has no data."""
+        return f"*No {what}: {self.reason}.*"
 
     @property
     def measure(self) -> Concentration | None:
@@ -206,17 +223,96 @@ def _comparison(profit: Concentration | None, buyers: pd.DataFrame) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
+def covered_windows(months, window, data_start) -> list[int]:
+    """The window lengths (``months``) whose start the data reach (``window(m)`` gives
+    [start, end); ``data_start`` the first day observed); the shortest is always kept, so a
+    window reaching before the data does not repeat a shorter one under a longer name."""
+    first = pd.Timestamp(data_start).to_period("M").to_timestamp()
+    chosen = sorted(months)
+    return [m for m in chosen if m == chosen[0] or window(m)[0] >= first]
+
+
+def coverage_note(window_start, window_months: int, data_start) -> str | None:
+    """A sentence when the data begin after the window's start (None when they cover it)."""
+    first = pd.Timestamp(data_start).to_period("M").to_timestamp()
+    start = pd.Timestamp(window_start)
+    if first <= start:
+        return None
+    held = max(1, window_months - (first.to_period("M") - start.to_period("M")).n)
+    return (f"The data begin in {first:%B %Y}, so the {window_months}-month window holds only "
+            f"{held} month{'s' if held != 1 else ''} of data; a short window overstates how "
+            "concentrated customer value is")
+
+
+def buyers_missing_reason(features: pd.DataFrame, purchases: bool = True) -> str | None:
+    """Why the window has too few buyers for any share (None when it has enough).
+
+    ``purchases``: whether the company supplied purchase records at all (False for a
+    subscription-only company)."""
+    if not purchases:
+        return "no purchase records: a subscription-only company"
+    n = len(window_customers(features, "revenue")) if "orders" in features else 0
+    if n < MIN_CUSTOMERS:
+        return (f"only {n:,} customers bought in the window; the shares of a top fifth "
+                f"need at least {MIN_CUSTOMERS}")
+    if not features.loc[features["orders"].fillna(0) > 0, "revenue"].clip(lower=0).sum() > 0:
+        return f"the {n:,} customers who bought in the window brought no positive revenue"
+    return None
+
+
+def recurring_concentration(subscriptions: pd.DataFrame | None, at, replicates: int = 1000,
+                            seed: int = 0) -> Concentration | None:
+    """How concentrated monthly recurring revenue is across the subscribers active at ``at``
+    (context for a company without purchase records; not a test of C1, which is about
+    profit over a window). None without enough subscribers with a known positive charge.
+
+    ``subscriptions``: the contract's table (customer_id, start, end, recurring_charge)."""
+    if subscriptions is None or "recurring_charge" not in subscriptions:
+        return None
+    at = pd.Timestamp(at)
+    active = (pd.to_datetime(subscriptions["start"]) <= at) & (
+        pd.to_datetime(subscriptions["end"]).isna() | (pd.to_datetime(subscriptions["end"]) > at))
+    charge = pd.to_numeric(subscriptions.loc[active, "recurring_charge"], errors="coerce")
+    per_customer = charge.groupby(subscriptions.loc[active, "customer_id"]).sum(min_count=1)
+    values = per_customer.dropna().clip(lower=0)
+    if len(values) < MIN_CUSTOMERS or not values.sum() > 0:
+        return None
+    return concentration(values.to_numpy(float), "monthly recurring revenue", TOP_FRACTIONS,
+                         replicates, seed)
+
+
+def _unmeasured(reason: str, window_months: int, basis: ValueBasis | None,
+                rules: Mapping[str, ClaimRule] | None) -> ConcentrationReport:
+    """The report of a window without enough buyers: every claim not testable, with why."""
+    claims = tuple(ClaimResult.not_testable(claim_id, reason, reading=rule(claim_id, rules)
+                                            .reading, quantity=rule(claim_id, rules).quantity)
+                   for claim_id in ("C1", "C2", "C6"))
+    return ConcentrationReport(
+        window_months, None, None, None, None, fit_tail(np.empty(0), 0),
+        pd.DataFrame(columns=["months", "customers", "share", "low", "high"]),
+        pd.DataFrame(columns=["customer_id", "tier", "revenue", "profit"]), claims, reason,
+        basis, reason=reason)
+
+
 def concentration_report(features: pd.DataFrame, previous: pd.DataFrame | None,
                          windows: Mapping[int, pd.DataFrame], window_months: int = 12,
                          replicates: int = 1000, gof_replicates: int = 100,
                          seed: int = 0, rules: Mapping[str, ClaimRule] | None = None,
-                         gross_margin: float | None = None) -> ConcentrationReport:
+                         gross_margin: float | None = None,
+                         purchases: bool = True) -> ConcentrationReport:
     """The 80/20 section: shares with intervals, whale curve, size bands, tail, windows, core.
 
     ``gross_margin``: the company's declared margin (``ctx.settings.gross_margin``), used as
-    a labelled assumption only when cost of goods is not supplied.
+    a labelled assumption only when cost of goods is not supplied. ``purchases``: whether the
+    company supplied purchase records (``ctx.data.has("transactions")``). With fewer than
+    :data:`MIN_CUSTOMERS` buyers nothing is measured: C1, C2 and C6 are not testable and
+    ``reason`` says why.
     """
     notes: list[str] = []
+    unmeasurable = buyers_missing_reason(features, purchases)
+    if unmeasurable is not None:
+        basis = value_basis(features, gross_margin) if len(features) else None
+        return _unmeasured(unmeasurable, window_months, basis, rules)
 
     def attempt(build, what):
         try:

@@ -171,7 +171,10 @@ def fit_tail(values, gof_replicates: int = 100, candidates: int = 100, seed: int
     x = x[np.isfinite(x) & (x > 0)]
     chosen = choose_xmin(x, candidates)
     if chosen is None:
-        reason = f"only {len(x)} customers with a positive value; need at least {MIN_TAIL}"
+        reason = (f"only {len(x)} customers with a positive value; need at least {MIN_TAIL}"
+                  if len(x) < MIN_TAIL else
+                  f"the {len(x):,} customers' values take only {len(np.unique(x)):,} distinct "
+                  f"value(s), too few to fit a tail of at least {MIN_TAIL} customers")
         return TailFit(None, Estimate(None, n=len(x), method="not fitted"), 0, len(x), None,
                        None, 0, None, None, "not tested", reason)
     xmin, index, ks, n_tail = chosen

@@ -182,23 +182,46 @@ def core_customers(current: pd.DataFrame, previous: pd.DataFrame | None = None,
     top["tier"] = np.select([rank_share <= 0.01, rank_share <= 0.05, rank_share <= 0.10],
                             ["top 1%", "top 5%", "top 10%"], f"top {share:.0%}")
     columns = ["customer_id", "tier", "revenue", "profit"]
-    if previous is not None:
-        before = previous.set_index("customer_id")[by]
-        top[f"{by}_previous"] = top["customer_id"].map(before).fillna(0.0)
-        change = top[by] - top[f"{by}_previous"]
-        top["trend"] = np.select([change > 0.1 * top[f"{by}_previous"].abs(),
-                                  change < -0.1 * top[f"{by}_previous"].abs()],
-                                 ["growing", "shrinking"], "stable")
-        columns += [f"{by}_previous", "trend"]
+    if previous is None:
+        return top[columns]
+    columns += [f"{by}_previous", "trend"]
+    if not _has_buyers(previous):
+        # no earlier window in the data: growth is unknown, not "growing"
+        top[f"{by}_previous"] = np.nan
+        top["trend"] = UNKNOWN_TREND
+        return top[columns]
+    before = previous.set_index("customer_id")[by].astype(float)
+    top[f"{by}_previous"] = top["customer_id"].map(before).astype(float).fillna(0.0)
+    change = top[by] - top[f"{by}_previous"]
+    top["trend"] = np.select([change > 0.1 * top[f"{by}_previous"].abs(),
+                              change < -0.1 * top[f"{by}_previous"].abs()],
+                             ["growing", "shrinking"], "stable")
     return top[columns]
+
+
+#: the trend of a core customer when the data hold no earlier window
+UNKNOWN_TREND = "unknown (no full earlier window)"
+
+
+def _has_buyers(features: pd.DataFrame) -> bool:
+    """Whether a feature table holds any purchase (an earlier window the data cover)."""
+    if len(features) == 0:
+        return False
+    if "orders" in features:
+        return bool((features["orders"].fillna(0) > 0).any())
+    return True
 
 
 def core_summary(core: pd.DataFrame) -> pd.DataFrame:
     """Customers, revenue and profit per tier of the core list (and growth where known)."""
     grouped = core.groupby("tier", sort=False)
     out = pd.DataFrame({"customers": grouped.size(), "revenue": grouped["revenue"].sum(),
-                        "profit": grouped["profit"].sum()})
-    if "trend" in core:
+                        "profit": grouped["profit"].sum(min_count=1)})
+    if out["profit"].isna().all():
+        out = out.drop(columns="profit")   # profit unknown (no cost): not shown as 0
+    if "trend" in core and (core["trend"] != UNKNOWN_TREND).any():
         out["growing"] = grouped["trend"].apply(lambda s: int((s == "growing").sum()))
         out["shrinking"] = grouped["trend"].apply(lambda s: int((s == "shrinking").sum()))
+    elif "trend" in core:
+        out["trend"] = UNKNOWN_TREND
     return out.reset_index()

@@ -261,8 +261,8 @@ def repurchase_risk(features: pd.DataFrame, scale: Scale, level: float = 0.95,
     a, n1 = int((yes & top).sum()), int(top.sum())
     c, n0 = int((yes & below).sum()), int(below.sum())
     if min(n1, n0) < 10:
-        raise ValueError(f"repurchase_risk needs at least 10 customers in each box; top box "
-                         f"{n1}, box below {n0}")
+        raise ValueError(f"comparing buying again needs at least 10 surveyed customers in "
+                         f"each box; the top box has {n1:,} and the box below {n0:,}")
     table = Table2x2(np.array([[a, n1 - a], [c, n0 - c]]), shift_zeros=True)
     low, high = table.riskratio_confint(alpha=1 - level)
     method = "risk ratio, Wald interval on the log scale"
@@ -372,8 +372,9 @@ def response_time_bands(features: pd.DataFrame, baseline: pd.DataFrame | None = 
     retained = as_float(frame["retained"])
     use = np.isfinite(hours) & np.isfinite(retained)
     if use.sum() < 30:
-        raise ValueError(f"response_time_bands has {int(use.sum())} customers with both a "
-                         "resolved complaint and a retention outcome; need at least 30")
+        raise ValueError(f"only {int(use.sum()):,} customers have both a resolved complaint "
+                         "and a known outcome (active at the start of the window, so "
+                         "staying or leaving is observed); need at least 30")
     sat = as_float(frame[satisfaction]) if satisfaction in frame else np.full(len(frame), np.nan)
     rows = []
     for label, lo, hi in bands:
@@ -474,11 +475,20 @@ def attributable_share(exposed: np.ndarray, churned: np.ndarray, level: float = 
         p0 = c[:, 2] / np.maximum(c[:, 2] + c[:, 3], 1)
         return np.where(p > 0, (p - p0) / np.where(p > 0, p, 1), np.nan)
 
+    method = "population attributable fraction, multinomial bootstrap"
+    if n == 0:
+        return Estimate(None, n=0, method=f"{method}: not computed, no customer at risk",
+                        level=level, unit="share")
+    if cells[0] + cells[2] == 0:
+        return Estimate(None, n=n, method=f"{method}: not computed, nobody churned",
+                        level=level, unit="share")
     value = float(paf(cells)[0])
     boot = paf(np.random.default_rng(seed).multinomial(n, cells / n, size=draws))
-    low, high = np.nanquantile(boot, [0.5 - level / 2, 0.5 + level / 2])
-    return Estimate(value, float(low), float(high), n,
-                    "population attributable fraction, multinomial bootstrap", level, "share")
+    boot = boot[np.isfinite(boot)]
+    if len(boot) == 0:
+        return Estimate(value, n=n, method=f"{method}: no interval", level=level, unit="share")
+    low, high = np.quantile(boot, [0.5 - level / 2, 0.5 + level / 2])
+    return Estimate(value, float(low), float(high), n, method, level, "share")
 
 
 def care_churn(features: pd.DataFrame, baseline: pd.DataFrame | None = None,
@@ -493,9 +503,15 @@ def care_churn(features: pd.DataFrame, baseline: pd.DataFrame | None = None,
     require_columns(frame, ["contacts_total", "unresolved_complaints", "retained"], "care_churn")
     retained = as_float(frame["retained"])
     at_risk = np.isfinite(retained)
+    if not at_risk.any():
+        raise ValueError("no customer was active at the start of the window, so nobody could "
+                         "churn in it (the data hold no earlier months)")
     contacts = as_float(frame["contacts_total"])[at_risk]
     unresolved = as_float(frame["unresolved_complaints"])[at_risk]
     churned = retained[at_risk] == 0
+    if not churned.any():
+        raise ValueError(f"nobody churned in the window among the {int(at_risk.sum()):,} "
+                         "customers active at its start, so no churn can be linked to low care")
     never = np.nan_to_num(contacts, nan=0.0) == 0
     open_complaint = np.nan_to_num(unresolved, nan=0.0) > 0
     low_care = never | open_complaint
@@ -520,7 +536,10 @@ def claim_c10(features: pd.DataFrame, baseline: pd.DataFrame | None = None,
         return ClaimResult.not_testable("C10", reason, method)
     if "churned" not in features or "active_at_start" not in features:
         return ClaimResult.not_testable("C10", "churn flags missing from the features", method)
-    care = care_churn(features, baseline)
+    try:
+        care = care_churn(features, baseline)
+    except ValueError as err:
+        return ClaimResult.not_testable("C10", str(err), method)
     if care.churners < 10:
         return ClaimResult.not_testable(
             "C10", f"only {care.churners} customers churned in the window; need 10", method)

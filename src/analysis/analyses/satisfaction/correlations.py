@@ -201,8 +201,8 @@ def correlation_table(features: pd.DataFrame,
             rows.append(row)
     summary = pd.DataFrame(rows)
     if summary.empty:
-        raise ValueError("correlation_table found no satisfaction/profit indicator pair with "
-                         "data; check that the feature table has survey and profit columns")
+        raise ValueError("no satisfaction indicator and profit indicator are both known for "
+                         "enough customers to correlate them")
     summary["p_adj"], summary["significant"] = _adjust(summary["p"], alpha)
     r_col, sig_col = "r", "significant"
     if z is not None:

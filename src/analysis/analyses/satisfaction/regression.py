@@ -124,11 +124,14 @@ def profit_regression(features: pd.DataFrame, scale: Scale, outcome: str = "prof
     design["y"] = as_float(features[outcome])
     design = design.dropna()
     if len(design) < 30:
-        raise ValueError(f"profit_regression has only {len(design)} customers with both "
-                         f"'{satisfaction}' and '{outcome}'; need at least 30")
+        raise ValueError(f"only {len(design):,} customers have both a survey score "
+                         f"({satisfaction}) and a known {outcome}; need at least 30")
     if not design["sat"].std() > 0:
         raise ValueError(f"every surveyed customer has the same '{satisfaction}', so its link "
                          f"with {outcome} cannot be estimated")
+    if not design["y"].std() > 0:
+        raise ValueError(f"every surveyed customer has the same {outcome}, so its link with "
+                         f"'{satisfaction}' cannot be estimated")
     names = [c for c in names if design[c].std() > 0]
     centred = design[["sat", *names]] - design[["sat", *names]].mean()
     centred["y"] = design["y"]
@@ -231,8 +234,8 @@ def spend_effect(features: pd.DataFrame, satisfaction: str = "satisfaction_mean"
     design["y"] = np.log(as_float(frame["avg_order_value"]))
     design = design.dropna()
     if len(design) < 30:
-        raise ValueError(f"spend_effect has only {len(design)} buying customers with "
-                         f"'{satisfaction}'; need at least 30")
+        raise ValueError(f"only {len(design):,} buying customers have a survey score "
+                         f"({satisfaction}); need at least 30")
     names = [c for c in names if design[c].std() > 0]
     fit = smf.ols("y ~ " + " + ".join(["sat", *names]), design).fit(cov_type="HC3")
     low, high = fit.conf_int(1 - level).loc["sat"]
@@ -269,8 +272,8 @@ def hazard_per_point(days: np.ndarray, event: np.ndarray, satisfaction: np.ndarr
     keep = np.isfinite(days) & np.isfinite(event) & np.isfinite(x) & (days > 0)
     events = int(event[keep].sum())
     if keep.sum() < 30 or events < 10:
-        raise ValueError(f"hazard_per_point has {int(keep.sum())} customers and {events} "
-                         "events; need at least 30 and 10")
+        raise ValueError(f"only {int(keep.sum()):,} surveyed customers with {events:,} "
+                         "departures; need at least 30 customers and 10 departures")
     fit = sm.PHReg(days[keep], x[keep][:, None], status=event[keep].astype(int),
                    ties="breslow").fit()
     low, high = fit.conf_int(1 - level)[0]
@@ -360,7 +363,14 @@ def satisfaction_drivers(features: pd.DataFrame, level: float = 0.95) -> Satisfa
                   index=frame.index)
     keep = x.notna().all(axis=1)
     if keep.sum() < 50:
-        raise ValueError(f"satisfaction_drivers has only {int(keep.sum())} surveyed customers")
+        raise ValueError(f"only {int(keep.sum()):,} surveyed customers; a model of what goes "
+                         "with higher scores needs at least 50")
+    if y[keep].nunique() < 2:
+        raise ValueError(f"all {int(keep.sum()):,} surveyed customers gave the same latest "
+                         "score, so nothing can go with higher scores")
+    if x.shape[1] == 0:
+        raise ValueError("the surveyed customers do not differ in complaints, response time, "
+                         "promotion share or tenure, so nothing can explain their scores")
     fit = OrderedLogit(y[keep].cat.remove_unused_categories(), x[keep]).fit(
         method="bfgs", disp=False, maxiter=500)
     ci = fit.conf_int(1 - level).loc[x.columns]

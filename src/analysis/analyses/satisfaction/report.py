@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -41,7 +42,7 @@ from analysis.analyses.satisfaction.regression import (
     profit_regression,
     satisfaction_drivers,
 )
-from analysis.core.results import ClaimResult, Estimate
+from analysis.core.results import ClaimResult, Estimate, Verdict
 from analysis.data.contract import Scale
 
 # ------------------------------------------------------------------------- the section
@@ -65,6 +66,13 @@ class SatisfactionReport:
     notes: tuple[str, ...]
     link: IndicatorLink | None = None            # C12: the estimate and its two tables
     readings: SatisfactionReadings | None = None  # C7 under each reading
+    #: why a part is None, in words, by field name ("correlations", "drivers", ...)
+    reasons: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def why(self, part: str) -> str:
+        """The sentence a notebook shows in place of a part that was not computed."""
+        reason = self.reasons.get(part, "it could not be computed from this data")
+        return f"*Not available: {reason.rstrip('.')}.*"
 
     def headlines(self) -> dict[str, Estimate]:
         out = {}
@@ -96,38 +104,96 @@ def satisfaction_report(ctx, window_months: int = 12, repurchase_months: int = 6
     baseline = ctx.features(end - pd.DateOffset(months=2 * repurchase_months),
                             end - pd.DateOffset(months=repurchase_months))
     notes: list[str] = []
-
-    def attempt(build):
-        try:
-            return build()
-        except ValueError as error:
-            notes.append(str(error))
-            return None
-
+    reasons: dict[str, str] = {}
     missing = satisfaction_missing_reason(features)
-    correlations = attempt(lambda: correlation_table(features)) if not missing else None
-    regression = (attempt(lambda: profit_regression(features, scale))
-                  if not missing and scale else None)
-    repurchase = attempt(lambda: repurchase_risk(baseline, scale)) if not missing else None
-    response = attempt(lambda: response_time_bands(features, exposure))
-    care = attempt(lambda: care_churn(features, exposure))
-    drivers = attempt(lambda: satisfaction_drivers(features)) if not missing else None
+    no_scale = None if scale else "no satisfaction scale declared (no surveys)"
+
+    def attempt(part, build, *blocked):
+        """``build()``, or None with the reason: the first of ``blocked`` that is set,
+        else the error's message."""
+        reason = next((b for b in blocked if b), None)
+        if reason is None:
+            try:
+                return build()
+            except ValueError as error:
+                reason = str(error)
+                notes.append(reason)
+        reasons[part] = reason
+        return None
+
+    correlations = attempt("correlations", lambda: correlation_table(features), missing)
+    regression = attempt("regression", lambda: profit_regression(features, scale),
+                         no_scale, missing)
+    repurchase = attempt("repurchase", lambda: repurchase_risk(baseline, scale), no_scale,
+                         missing)
+    response = attempt("response", lambda: response_time_bands(features, exposure))
+    care = attempt("care", lambda: care_churn(features, exposure))
+    drivers = attempt("drivers", lambda: satisfaction_drivers(features), missing)
     panel = ctx.panel(MONTH_LEVEL_COLUMNS) if scale else None
-    by_period = attempt(lambda: period_effect(panel, scale)) if scale else None
-    month_correlations = attempt(lambda: group_correlation_table(
-        panel.loc[as_float(panel["orders"]) > 0], "month")) if scale and not missing else None
-    segment_correlations = attempt(lambda: group_correlation_table(
-        features, ["channel", "market_type"])) if not missing else None
+    by_period = attempt("by_period", lambda: period_effect(panel, scale), no_scale)
+    month_correlations = attempt("month_correlations", lambda: group_correlation_table(
+        panel.loc[as_float(panel["orders"]) > 0], "month"), no_scale, missing)
+    segment_correlations = attempt("segment_correlations", lambda: group_correlation_table(
+        features, ["channel", "market_type"]), missing)
+    month_correlations = _with_profit_link(month_correlations, "month_correlations",
+                                           features, reasons)
+    segment_correlations = _with_profit_link(segment_correlations, "segment_correlations",
+                                             features, reasons)
     link = indicator_link(features, replicates=replicates, seed=seed)
     readings = (satisfaction_readings(features, scale, panel=panel)
                 if scale and not missing else None)
     rules = claim_rules(ctx.settings)
     claims = (claim_c7(features, scale, rules=rules, panel=panel),
-              claim_c8(baseline, scale, rules), claim_c9(features, exposure, rules),
+              _claim_c8(baseline, features, scale, rules, repurchase_months),
+              claim_c9(features, exposure, rules),
               claim_c10(features, exposure, rules), claim_c12(link, missing, rules))
+    by_claim = {c.claim_id: c.reason for c in claims if c.reason}
+    for part, claim_id in (("repurchase", "C8"), ("response", "C9"), ("care", "C10"),
+                           ("regression", "C7")):
+        if claim_id in by_claim and part in reasons:
+            reasons[part] = by_claim[claim_id]
     return SatisfactionReport(window_months, correlations, regression, repurchase, response,
                               care, drivers, by_period, month_correlations,
-                              segment_correlations, claims, tuple(notes), link, readings)
+                              segment_correlations, claims, tuple(notes), link, readings,
+                              reasons)
+
+
+def _with_profit_link(table: CorrelationTable | None, part: str, features: pd.DataFrame,
+                      reasons: dict[str, str]) -> CorrelationTable | None:
+    """``table`` if it holds a correlation of a satisfaction indicator with profit; else
+    None, with the reason in ``reasons[part]``."""
+    if table is None:
+        return None
+    rows = table.summary[table.summary["profit"] == "profit"]
+    if pd.to_numeric(rows["r"], errors="coerce").notna().any():
+        return table
+    reasons[part] = ("profit is unknown (no cost of goods)" if _profit_unknown(features)
+                     else "no group has both a satisfaction score and profit")
+    return None
+
+
+def _profit_unknown(features: pd.DataFrame) -> bool:
+    return "profit" not in features or not as_float(features["profit"]).size or \
+        bool(np.isnan(as_float(features["profit"])).all())
+
+
+def _claim_c8(baseline: pd.DataFrame, features: pd.DataFrame, scale, rules,
+              months: int) -> ClaimResult:
+    """C8 on the customers surveyed ``2 * months`` to ``months`` months before the period
+    end; when none were but later surveys exist, the reason names that window."""
+    result = claim_c8(baseline, scale, rules)
+    if (result.verdict is Verdict.NOT_TESTABLE and scale is not None
+            and satisfaction_missing_reason(baseline, "satisfaction_latest") is not None
+            and satisfaction_missing_reason(features, "satisfaction_latest", 1) is None):
+        n = int(pd.to_numeric(baseline.get("satisfaction_latest", pd.Series(dtype=float)),
+                              errors="coerce").notna().sum())
+        reason = (f"{'no' if n == 0 else f'only {n:,}'} customers were surveyed {2 * months} "
+                  f"to {months} months before the end of the report month (need at least 30), "
+                  f"the customers whose buying in the next {months} months is known; "
+                  "the data do not reach back far enough")
+        result = ClaimResult.not_testable("C8", reason, result.method,
+                                          reading=result.reading, quantity=result.quantity)
+    return result
 
 
 # ------------------------------------------------------------------------------- figures
@@ -144,6 +210,7 @@ def plot_repurchase(risk: RepurchaseRisk, ax=None):
     table = risk.summary
     rate = table["repurchase rate"].to_numpy()
     err = np.vstack([rate - table["low"].to_numpy(), table["high"].to_numpy() - rate])
+    err = np.clip(np.nan_to_num(err), 0, None)   # rounding: never below zero
     ax.bar(table["group"], rate, yerr=err, capsize=6, color=["#1f4e79", "#5b9bd5"])
     percent_axis(ax)
     ax.set_ylabel("bought again")
@@ -165,6 +232,7 @@ def plot_response_bands(bands: ResponseBands, ax=None):
     table = bands.summary[bands.summary["customers"] > 0]
     rate = table["retention"].to_numpy()
     err = np.vstack([rate - table["low"].to_numpy(), table["high"].to_numpy() - rate])
+    err = np.clip(np.nan_to_num(err), 0, None)   # rounding: never below zero
     ax.errorbar(table["band"], rate, yerr=err, fmt="o-", capsize=5)
     percent_axis(ax)
     ax.set(xlabel="median time to resolve their complaints", ylabel="stayed")
