@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from analysis.data.periods import periods_between
 from analysis.data.validation import conform
+from analysis.engine import context
 from analysis.engine.context import open_period
 from analysis.engine.features import FeatureEngine
 from analysis.engine.panel import build_panel
@@ -149,6 +150,16 @@ def test_a_few_panel_columns_are_read_alone_from_the_cache(small_demo_config, tm
     fresh = dataclasses.replace(first, cache_dir=None)                    # no cache: a memo
     pd.testing.assert_frame_equal(fresh.panel(columns), first.panel(columns))
     assert (fresh.panel()["orders"] >= 0).all() and (first.panel()["orders"] >= 0).all()
+
+
+def test_the_feature_cache_follows_the_feature_code(small_demo_config, tmp_path, monkeypatch):
+    """Features cached by other feature code (a column added, a definition changed) are
+    never read as current: the cache key holds a hash of the engine's feature code."""
+    before = open_period(small_demo_config, "2026-10", cache_dir=tmp_path)
+    assert "care_contacts_total" in before.features()
+    monkeypatch.setattr(context, "feature_code_hash", lambda: "other feature code")
+    after = open_period(small_demo_config, "2026-10", cache_dir=tmp_path)
+    assert after.data_hash != before.data_hash
 
 
 def test_columns_the_panel_lacks_are_left_out(small_demo_config, tmp_path):

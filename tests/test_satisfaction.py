@@ -149,14 +149,17 @@ def _care_frame():
     churned = np.r_[np.ones(25), np.zeros(25), np.ones(30), np.zeros(70), np.ones(10),
                     np.zeros(10), np.ones(6), np.zeros(24)]
     return pd.DataFrame({
-        "customer_id": [f"c{i}" for i in range(n)], "contacts_total": contacts,
+        # every customer had some interaction (their own complaints or requests); only the
+        # contacts the company initiated count as care
+        "customer_id": [f"c{i}" for i in range(n)], "contacts_total": contacts + 1,
+        "care_contacts_total": contacts,
         "unresolved_complaints": unresolved, "active_at_start": pd.array([True] * n),
         "churned": pd.array(churned.astype(bool)), "tenure_days": np.linspace(30, 900, n)})
 
 
 def test_care_churn_by_hand():
     care = sc.care_churn(_care_frame())
-    never = care.summary.set_index("comparison").loc["never contacted vs rest"]
+    never = care.summary.set_index("comparison").loc["never contacted by the company vs rest"]
     assert never["exposed_churn"] == pytest.approx(25 / 50)
     assert never["rest_churn"] == pytest.approx(46 / 150)
     assert never["risk_ratio"] == pytest.approx((25 / 50) / (46 / 150))

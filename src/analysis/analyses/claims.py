@@ -102,7 +102,8 @@ RULES: tuple[ClaimRule, ...] = (
     ClaimRule(
         "C10", "2/3 leave for lack of care",
         "two thirds of customers leave because the care is not enough",
-        "about two thirds of churn is linked to customers who got too little care",
+        "about two thirds of churn is linked to customers who got too little care (no "
+        "contact initiated by the company, or an unresolved complaint)",
         "share of churn attributable to low care (population attributable fraction)",
         Direction.HIGHER, claimed=2 / 3, null=0.0, unit="share"),
     ClaimRule(

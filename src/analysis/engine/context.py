@@ -115,6 +115,7 @@ class Context:
         digest = hashlib.sha256(self.settings.fingerprint().encode())
         digest.update(str(self.settings.churn_days).encode())
         digest.update((self.content_hash or tables_hash(self.data)).encode())
+        digest.update(feature_code_hash().encode())
         return digest.hexdigest()[:16]
 
     def window(self, months: int) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -161,6 +162,17 @@ class Context:
         if key not in memo:
             memo[key] = build()
         return _present(memo[key], columns).copy()
+
+
+def feature_code_hash() -> str:
+    """Hash of the code that computes features and the panel: a cached frame built by other
+    code (a column added or a definition changed) is never read as current."""
+    from analysis.engine import features, panel
+
+    digest = hashlib.sha256()
+    for module in (features, panel):
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 class CacheWarning(UserWarning):

@@ -491,22 +491,29 @@ def attributable_share(exposed: np.ndarray, churned: np.ndarray, level: float = 
     return Estimate(value, float(low), float(high), n, method, level, "share")
 
 
+#: contacts the company initiated (interaction type ``contact``): C10's care
+CARE_CONTACTS = "care_contacts_total"
+
+
 def care_churn(features: pd.DataFrame, baseline: pd.DataFrame | None = None,
                level: float = 0.95) -> CareChurn:
-    """Churn in the window of never-contacted / unresolved-complaint customers vs the rest.
+    """Churn in the window of customers the company never contacted / with an unresolved
+    complaint vs the rest.
 
+    "Contact" is contact initiated by the company (interactions of type ``contact``:
+    ``care_contacts_total``); a customer's own complaints and requests are not care.
     Among customers active at the window start. ``baseline``: features at the
     window start, so contact and complaint status are measured before the outcome.
     Holm correction over the comparisons.
     """
-    frame = _exposures(features, baseline, ["contacts_total", "unresolved_complaints"])
-    require_columns(frame, ["contacts_total", "unresolved_complaints", "retained"], "care_churn")
+    frame = _exposures(features, baseline, [CARE_CONTACTS, "unresolved_complaints"])
+    require_columns(frame, [CARE_CONTACTS, "unresolved_complaints", "retained"], "care_churn")
     retained = as_float(frame["retained"])
     at_risk = np.isfinite(retained)
     if not at_risk.any():
         raise ValueError("no customer was active at the start of the window, so nobody could "
                          "churn in it (the data hold no earlier months)")
-    contacts = as_float(frame["contacts_total"])[at_risk]
+    contacts = as_float(frame[CARE_CONTACTS])[at_risk]
     unresolved = as_float(frame["unresolved_complaints"])[at_risk]
     churned = retained[at_risk] == 0
     if not churned.any():
@@ -515,7 +522,7 @@ def care_churn(features: pd.DataFrame, baseline: pd.DataFrame | None = None,
     never = np.nan_to_num(contacts, nan=0.0) == 0
     open_complaint = np.nan_to_num(unresolved, nan=0.0) > 0
     low_care = never | open_complaint
-    rows = [_churn_comparison("never contacted vs rest", never, churned, level),
+    rows = [_churn_comparison("never contacted by the company vs rest", never, churned, level),
             _churn_comparison("unresolved complaint vs rest", open_complaint, churned, level),
             _churn_comparison("either (low care) vs rest", low_care, churned, level)]
     summary = pd.DataFrame(rows)
@@ -529,7 +536,8 @@ def care_churn(features: pd.DataFrame, baseline: pd.DataFrame | None = None,
 
 def claim_c10(features: pd.DataFrame, baseline: pd.DataFrame | None = None,
               rules: Mapping[str, ClaimRule] | None = None) -> ClaimResult:
-    """C10: is two thirds of churn linked to missing care (no contact, unresolved complaint)?"""
+    """C10: is two thirds of churn linked to missing care (no contact initiated by the
+    company, or an unresolved complaint)?"""
     method = "population attributable fraction of churn for low care, bootstrap interval"
     reason = interactions_missing_reason(features, "contacts_total")
     if reason:
