@@ -409,8 +409,10 @@ def mean_clv(model: FittedModel, gg: FittedModel, summary: pd.DataFrame,
     the parts (customer mix, both fits, the band means) included, and it stays valid when the
     models are only approximately right. Adding the parts as if independent, as before,
     gave intervals about 18% too narrow (89% coverage in the simulation study's demo
-    companies); on 200 simulated BG/NBD + Gamma-Gamma companies of 2,000 customers the
-    interval covers MEASURED (``tests/test_clv.py``, slow).
+    companies; 86% on the simulated companies below). On 200 simulated BG/NBD + Gamma-Gamma
+    companies of 2,000 customers this interval covers the population mean in 192 (96.0%):
+    the estimates spread 0.073 on the log scale, the intervals claim 0.072
+    (``tests/test_clv.py``, slow).
     """
     discount = (1 + annual_discount) ** (-np.arange(1, horizon_months + 1) / 12)
 
