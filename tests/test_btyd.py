@@ -177,7 +177,8 @@ def test_common_dropout_likelihood_matches_numerical_integration(x, t_x, T):
                 for lo, hi in ((0, centre), (centre, 20 * centre + 50)))
     value = btyd.common_dropout_loglik_terms((r, alpha, mu), np.array([x]), np.array([t_x]),
                                              np.array([T]))[0]
-    assert value == pytest.approx(np.log(exact), abs=1e-6)
+    # beyond ~100 purchases a second-order expansion stands in for Tricomi's U
+    assert value == pytest.approx(np.log(exact), abs=1e-6 if x < 100 else 1e-4)
 
 
 def test_pareto_likelihood_meets_its_common_dropout_limit():

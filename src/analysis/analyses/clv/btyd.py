@@ -405,9 +405,14 @@ S_COMMON = 1e4
 def _share_dropping(k, c):
     """E[c / (u + c)] for u ~ Gamma(k, 1): c^k U(k, k, c) (Tricomi's U), with the second-order
     expansion c/(k+c) + c k/(k+c)^3 where U over- or underflows (k beyond ~100)."""
-    with np.errstate(all="ignore"):
-        exact = np.exp(k * np.log(c) + np.log(special.hyperu(k, k, c)))
+    k, c = np.broadcast_arrays(np.asarray(k, float), np.asarray(c, float))
     approx = c / (k + c) + c * k / (k + c) ** 3
+    # U is slow far out (an optimiser's wild steps): only where it is accurate and quick
+    tame = (k < 100) & (c > 1e-6) & (c < 1e3)
+    exact = np.full(k.shape, np.nan)
+    with np.errstate(all="ignore"):
+        exact[tame] = np.exp(k[tame] * np.log(c[tame])
+                             + np.log(special.hyperu(k[tame], k[tame], c[tame])))
     ok = np.isfinite(exact) & (exact > 0) & (exact <= 1)
     return np.where(ok, exact, approx)
 

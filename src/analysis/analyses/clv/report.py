@@ -91,6 +91,8 @@ class ValueReport:
 #: than this in log-likelihood (half the 95% point of chi-square with 1 df) to be kept when it
 #: is not identifiable
 LIMIT_LOGLIK_GAP = 1.92
+#: a Pareto/NBD whose s ran above this while not identifiable is running off to its limit
+RUN_OFF_S = 10.0
 #: a fit that cannot be read is not swapped for an identifiable one that fits worse than it
 #: by more than this in log-likelihood (both models have four parameters: an AIC gap of 4)
 MAX_LOGLIK_GAP = 2.0
@@ -101,9 +103,11 @@ def fit_pareto_family(summary: pd.DataFrame, start, errors: bool = True) -> Fitt
     together, which is the limit of one dropout rate for everyone), its common-dropout limit,
     provided that fits as well (likelihood-ratio gap below ``LIMIT_LOGLIK_GAP``)."""
     full = fit_paretonbd(summary, start, errors)
-    if full.identifiable:
-        return full
     p = full.params
+    # only the run-off of the dropout spread (s large, beta with it) has this limit; other
+    # failures (e.g. a handful of customers who all bought once) stay as they are
+    if full.identifiable or not p["s"] >= RUN_OFF_S:
+        return full
     mu = float(p["s"] / p["beta"])
     limit_start = (min(max(p["r"], 0.01), 100), min(max(p["alpha"], 0.01), 1e4),
                    mu if np.isfinite(mu) and mu > 0 else 0.01)
