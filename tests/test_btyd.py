@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -150,3 +152,97 @@ def test_rfm_summary_merges_same_day_purchases():
     assert a["frequency"] == 1 and a["recency"] == 14 and a["T"] == 30
     assert a["monetary_value"] == 20.0 and a["frequency_holdout"] == 1
     assert s.loc["b", "frequency"] == 0 and s.loc["b", "monetary_value"] == 0
+
+
+# -- the Pareto/NBD's common-dropout limit (C11 when dropout heterogeneity is not identified) ---
+
+
+@pytest.mark.parametrize("x, t_x, T", [(0, 0.0, 30.0), (3, 12.0, 40.0), (60, 55.0, 60.0),
+                                        (150, 100.0, 120.0)])
+def test_common_dropout_likelihood_matches_numerical_integration(x, t_x, T):
+    from scipy import integrate, stats
+
+    r, alpha, mu = 0.8, 5.0, 0.0075
+
+    def given(lam):   # Pareto/NBD likelihood of one customer with rates lam and mu
+        both = lam + mu
+        return lam**x * (np.exp(-both * T)
+                         + mu / both * (np.exp(-both * t_x) - np.exp(-both * T)))
+
+    def integrand(lam):
+        return given(lam) * stats.gamma.pdf(lam, r, scale=1 / alpha)
+
+    centre = (r + x) / (alpha + t_x)
+    exact = sum(integrate.quad(integrand, lo, hi, limit=400, epsabs=0, epsrel=1e-10)[0]
+                for lo, hi in ((0, centre), (centre, 20 * centre + 50)))
+    value = btyd.common_dropout_loglik_terms((r, alpha, mu), np.array([x]), np.array([t_x]),
+                                             np.array([T]))[0]
+    # beyond ~100 purchases a second-order expansion stands in for Tricomi's U
+    assert value == pytest.approx(np.log(exact), abs=1e-6 if x < 100 else 1e-4)
+
+
+def test_pareto_likelihood_meets_its_common_dropout_limit():
+    """At large s with s / beta fixed the Pareto/NBD approaches the common-dropout limit."""
+    x, t_x, T = np.array([0.0, 2, 10]), np.array([0.0, 8, 30]), np.array([30.0, 30, 40])
+    mu = 0.01
+    moderate = btyd.paretonbd_loglik_terms((0.8, 5.0, 30.0, 30.0 / mu), x, t_x, T)
+    limit = btyd.common_dropout_loglik_terms((0.8, 5.0, mu), x, t_x, T)
+    assert np.abs(moderate - limit).max() < 0.01
+    switched = btyd.paretonbd_loglik_terms((0.8, 5.0, 2 * btyd.S_COMMON,
+                                            2 * btyd.S_COMMON / mu), x, t_x, T)
+    np.testing.assert_allclose(switched, limit)
+
+
+def test_the_common_dropout_model_recovers_the_rate_and_forecasts_churn_honestly():
+    """Simulated customers with one dropout rate for all: the limit model recovers it, reads
+    as a Pareto/NBD with its restriction stated (also through the hand-off), and its
+    retention forecast has an interval covering the truth."""
+    from test_clv import simulate_paretonbd
+
+    n, mu = 3000, 0.008
+    T = np.random.default_rng(31).uniform(20, 150, n)
+    year = 365.25 / 7
+    summary, _death = simulate_paretonbd((0.8, 5.0, 1e8, 1e8 / mu), T, year, seed=32)
+    model = btyd.fit_paretonbd_common_dropout(summary)
+    assert model.identifiable and model.constraint is not None
+    fitted_mu = model.params["s"] / model.params["beta"]
+    low, high = model.interval("beta")
+    assert model.params["s"] / high < mu < model.params["s"] / low
+    assert fitted_mu == pytest.approx(mu, rel=0.3)
+    assert model.interval("s") == (None, None)   # fixed, not estimated
+    forecast = btyd.retention_forecast(model, summary, 12)
+    true_churn = 1 - np.exp(-mu * year)
+    assert forecast.churn.low < true_churn < forecast.churn.high
+    back = btyd.models_from_frame(btyd.model_to_frame(model))["Pareto/NBD"]
+    assert back.constraint == model.constraint
+
+
+@pytest.mark.slow
+def test_demo_company_whose_dropout_spread_is_not_identified_gets_an_honest_c11(tmp_path):
+    """Simulation study company demo/11: the free Pareto/NBD cannot pin down the spread of
+    dropout rates (s 40, beta 5,000: log standard errors above 5). It used to fall back to
+    the BG/NBD, which reported 12% churn [10%, 14%] and C11 "holds" where the truth is 32%.
+    The common-dropout limit fits as well (log-likelihood within 0.01) and is used."""
+    from analysis.analyses import study
+    from analysis.analyses.churn import report as churn
+
+    company = study.open_company(tmp_path, "demo", 11)
+    result = churn.churn_report(company.ctx, 90, 3, None, 11)
+    c11 = next(c for c in result.claims if c.claim_id == "C11")
+    truth = study.realised_truths(company)["C11"]
+    assert c11.low <= truth <= c11.high
+    assert c11.verdict.value != "holds"
+    assert "Pareto/NBD" in c11.details["model"]
+
+
+def test_a_clearly_better_fit_that_cannot_be_read_is_not_swapped_for_a_worse_one():
+    names = ("r", "alpha", "s", "beta")
+    unreadable = btyd.FittedModel("Pareto/NBD", pd.Series([0.8, 5, 40, 5000.0], index=names),
+                                  pd.Series(np.ones(4), index=names), -1000.0, 100, True,
+                                  problem="not identifiable: the data hardly constrain s")
+    bg_names = ("r", "alpha", "a", "b")
+    worse = btyd.FittedModel("BG/NBD", pd.Series([0.5, 4, 0.8, 14.0], index=bg_names),
+                             pd.Series(np.ones(4) * 0.1, index=bg_names), -1100.0, 100, True)
+    assert btyd.choose_model({"BG/NBD": worse, "Pareto/NBD": unreadable}) is unreadable
+    close = dataclasses.replace(worse, loglik=-1001.0)
+    assert btyd.choose_model({"BG/NBD": close, "Pareto/NBD": unreadable}) is close

@@ -378,3 +378,57 @@ def test_without_cost_the_value_is_revenue_and_a_missing_interval_says_why():
     assert not reader_text_problems(text + table)
     if not btyd.interval_text(report.mean_clv).endswith(")"):
         assert "without an interval (" in text
+
+
+# -- coverage of the mean-CLV interval ------------------------------------------------------------
+
+CLV_BG, CLV_GG = (0.5, 6.0, 1.2, 3.0), (6.0, 4.0, 15.0)
+
+
+def simulate_value_company(n, seed):
+    """Customers from the BG/NBD (first purchase at 0, observed for 10-150 weeks) with
+    Gamma-Gamma spend: the rfm summary with the mean spend of the repeat purchases."""
+    rng = np.random.default_rng(seed)
+    r, alpha, a, b = CLV_BG
+    p, q, gamma = CLV_GG
+    T = rng.uniform(10, 150, n)
+    summary, _death = _simulate(rng.gamma(r, 1 / alpha, n), rng.beta(a, b, n),
+                                np.full(n, np.inf), T, 0.0, rng)
+    x = summary["frequency"].to_numpy()
+    nu = rng.gamma(q, 1 / gamma, n)
+    many = np.maximum(x, 1)
+    summary["monetary_value"] = np.where(x > 0, rng.gamma(p * many) / (nu * many), 0.0)
+    return summary
+
+
+@pytest.mark.slow
+def test_mean_clv_interval_covers_the_truth_in_95_percent_of_companies():
+    """200 companies of 2,000 customers from the BG/NBD + Gamma-Gamma model: the interval of
+    the mean CLV covers the population mean (the same estimator at the true parameters on
+    200,000 customers) in 192 of 200 (96.0%); the estimates spread 0.073 on the log scale,
+    the intervals claim 0.072. (The earlier sum of independent parts covered 172 of 200,
+    86%.) Accepted: the central 99.8% of Binomial(200, 0.95)."""
+    names = (("r", "alpha", "a", "b"), ("p", "q", "gamma"))
+    true_bg, true_gg = (btyd.FittedModel(name, pd.Series(v, index=k), pd.Series(1.0, index=k),
+                                         0.0, 1, True)
+                        for name, v, k in (("BG/NBD", CLV_BG, names[0]),
+                                           ("Gamma-Gamma", CLV_GG, names[1])))
+    truth = btyd.mean_clv(true_bg, true_gg, simulate_value_company(200_000, 10**6)).value
+    runs, hits = 200, 0
+    for k in range(runs):
+        summary = simulate_value_company(2000, 1000 + k)
+        estimate = btyd.mean_clv(btyd.fit_bgnbd(summary), btyd.fit_gamma_gamma(summary),
+                                 summary)
+        hits += estimate.covers(truth)
+    low, high = stats.binom.ppf([0.001, 0.999], runs, 0.95)
+    assert low <= hits <= high, hits
+
+
+def test_mean_clv_interval_includes_spend_band_uncertainty_when_spend_depends_on_frequency():
+    summary = simulate_value_company(2000, 5)
+    bg, gg = btyd.fit_bgnbd(summary), btyd.fit_gamma_gamma(summary)
+    free = btyd.mean_clv(bg, gg, summary)
+    banded = btyd.mean_clv(bg, gg, summary, dependent=True)
+    for e in (free, banded):
+        assert 0 < e.low < e.value < e.high and "sandwich" in e.method
+    assert banded.value == pytest.approx(free.value, rel=0.1)

@@ -44,7 +44,7 @@ from analysis.analyses.churn.survival import (
     retention_curves,
 )
 from analysis.analyses.claims import claim_rules
-from analysis.analyses.clv.btyd import FittedModel, fit_bgnbd, fit_paretonbd, models_from_frame
+from analysis.analyses.clv.btyd import FittedModel, models_from_frame
 from analysis.analyses.clv.value import RetentionForecast, retention_forecast
 from analysis.core.results import ClaimResult, Estimate
 from analysis.core.text import (
@@ -156,15 +156,10 @@ def purchase_models(ctx, handoff: pd.DataFrame | None, notes: list[str]
         fits = models_from_frame(handoff)
         chosen = fits[str(handoff["model"].iloc[0])]
         return chosen, fits.get("Pareto/NBD")
-    from analysis.analyses.clv.report import choose_model
+    from analysis.analyses.clv.report import choose_model, fit_purchase_models
 
     summary = rfm_from_days(purchase_days(ctx.data.transactions), ctx.period.end)
-    fits = {"BG/NBD": fit_bgnbd(summary)}
-    try:
-        fits["Pareto/NBD"] = fit_paretonbd(summary)
-    except (ValueError, FloatingPointError) as error:
-        notes.append(f"Pareto/NBD not fitted: {error}")
-    fits = {k: v for k, v in fits.items() if np.isfinite(v.loglik)}
+    fits = fit_purchase_models(summary, True, notes)
     if not fits:
         return None, None
     return choose_model(fits), fits.get("Pareto/NBD")

@@ -72,6 +72,9 @@ class FittedModel:
     converged: bool
     cov: pd.DataFrame | None = None  # covariance of the parameter estimates (inverse Hessian)
     problem: str | None = None
+    #: a restriction the fit was made under, in words (e.g. a dropout rate common to all
+    #: customers when the data do not identify differences in dropout); None when free
+    constraint: str | None = None
 
     @property
     def aic(self) -> float:
@@ -375,8 +378,12 @@ def _log_f(params, x, t, groups=None):
 
 def paretonbd_loglik_terms(params, x, t_x, T, groups=None) -> np.ndarray:
     """Per-customer log-likelihood; ``groups`` = (``_pair_groups(x, t_x)``,
-    ``_pair_groups(x, T)``) computes the hypergeometric terms once per distinct pair."""
+    ``_pair_groups(x, T)``) computes the hypergeometric terms once per distinct pair.
+    From ``s >= S_COMMON`` on (dropout rates all but equal) it is the limit s -> infinity at
+    fixed s / beta (:func:`common_dropout_loglik_terms`), where the hypergeometric form fails."""
     r, alpha, s, beta = params
+    if s >= S_COMMON:
+        return common_dropout_loglik_terms((r, alpha, s / beta), x, t_x, T)
     common = (special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
               + s * np.log(beta))
     rsx = r + s + x
@@ -388,6 +395,74 @@ def paretonbd_loglik_terms(params, x, t_x, T, groups=None) -> np.ndarray:
     log_first = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
     log_second = np.log(s) - np.log(rsx) + log_a0
     return common + np.logaddexp(log_first, log_second)
+
+
+#: shape of the dropout-rate distribution that stands for "one dropout rate for everyone"
+#: (coefficient of variation 1%); the Pareto/NBD likelihood switches to its limit there
+S_COMMON = 1e4
+
+
+def _share_dropping(k, c):
+    """E[c / (u + c)] for u ~ Gamma(k, 1): c^k U(k, k, c) (Tricomi's U), with the second-order
+    expansion c/(k+c) + c k/(k+c)^3 where U over- or underflows (k beyond ~100)."""
+    k, c = np.broadcast_arrays(np.asarray(k, float), np.asarray(c, float))
+    approx = c / (k + c) + c * k / (k + c) ** 3
+    # U is slow far out (an optimiser's wild steps): only where it is accurate and quick
+    tame = (k < 100) & (c > 1e-6) & (c < 1e3)
+    exact = np.full(k.shape, np.nan)
+    with np.errstate(all="ignore"):
+        exact[tame] = np.exp(k[tame] * np.log(c[tame])
+                             + np.log(special.hyperu(k[tame], k[tame], c[tame])))
+    ok = np.isfinite(exact) & (exact > 0) & (exact <= 1)
+    return np.where(ok, exact, approx)
+
+
+def common_dropout_loglik_terms(params, x, t_x, T) -> np.ndarray:
+    """Per-customer log-likelihood of the Pareto/NBD's limit with one dropout rate ``mu``
+    for everyone (exponential lifetimes), purchase rates Gamma(r, alpha):
+    L = K(T) e^(-mu T) E_T[lambda / (lambda + mu)] + K(t_x) e^(-mu t_x) E_tx[mu / (lambda + mu)]
+    with K(t) = Gamma(r+x)/Gamma(r) alpha^r / (alpha+t)^(r+x) and lambda ~ Gamma(r+x, alpha+t).
+    """
+    r, alpha, mu = params
+    k = r + x
+
+    def log_k(t):
+        return (special.gammaln(k) - special.gammaln(r) + r * np.log(alpha)
+                - k * np.log(alpha + t))
+
+    leave_t = _share_dropping(k, mu * (alpha + T))
+    leave_tx = _share_dropping(k, mu * (alpha + t_x))
+    with np.errstate(divide="ignore"):
+        alive = log_k(T) - mu * T + np.log1p(-leave_t)
+        gone = log_k(t_x) - mu * t_x + np.log(leave_tx)
+    return np.logaddexp(alive, gone)
+
+
+def fit_paretonbd_common_dropout(summary: pd.DataFrame, start=(0.5, 10.0, 0.01),
+                                 errors: bool = True) -> FittedModel:
+    """The Pareto/NBD with one dropout rate for all customers (s -> infinity at fixed
+    mu = s / beta), for data that do not identify differences in dropout. Returned as a
+    Pareto/NBD with s = ``S_COMMON`` and beta = s / mu (its predictions then are the limit's)
+    and a ``constraint`` saying so; s has no standard error."""
+    rows, weights = compress(summary, ["frequency", "recency", "T"])
+    x, t_x, T = _columns(rows)
+    fit = fit_by_ml("Pareto/NBD", ("r", "alpha", "mu"),
+                    lambda p: float(weights @ common_dropout_loglik_terms(p, x, t_x, T)), None,
+                    np.array(start), len(summary), errors)
+    r, alpha, mu = fit.params.to_numpy()
+    labels = ["r", "alpha", "s", "beta"]
+    # s at twice the switch, so a numerical derivative in log s stays in the limit form
+    params = np.array([r, alpha, 2 * S_COMMON, 2 * S_COMMON / mu])
+    # beta = S / mu: d beta / d mu = -S / mu^2; s is fixed
+    jac = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 0], [0, 0, -2 * S_COMMON / mu**2]])
+    cov3 = fit.cov.to_numpy() if fit.cov is not None else np.full((3, 3), np.nan)
+    cov = jac @ cov3 @ jac.T
+    se = np.sqrt(np.clip(np.diag(cov), 0, None))
+    return FittedModel("Pareto/NBD", pd.Series(params, index=labels),
+                       pd.Series(se, index=labels), fit.loglik, fit.n, fit.converged,
+                       pd.DataFrame(cov, index=labels, columns=labels), fit.problem,
+                       "one dropout rate for all customers (the data do not tell customers' "
+                       "dropout rates apart)")
 
 
 def fit_paretonbd(summary: pd.DataFrame, start=(0.5, 10.0, 0.5, 10.0),
@@ -487,7 +562,8 @@ def model_to_frame(model: FittedModel) -> pd.DataFrame:
                           "estimate": model.params.to_numpy(),
                           "std_error": model.std_errors.to_numpy(),
                           "loglik": model.loglik, "n": model.n, "converged": model.converged,
-                          "problem": model.problem or ""})
+                          "problem": model.problem or "",
+                          "constraint": model.constraint or ""})
     for i, name in enumerate(model.params.index):
         frame[f"cov_{i}"] = cov[name].to_numpy()
     return frame
@@ -504,5 +580,6 @@ def models_from_frame(frame: pd.DataFrame) -> dict[str, FittedModel]:
             str(name), pd.Series(rows["estimate"].to_numpy(float), index=labels),
             pd.Series(rows["std_error"].to_numpy(float), index=labels), float(first["loglik"]),
             int(first["n"]), bool(first["converged"]),
-            pd.DataFrame(cov, index=labels, columns=labels), first["problem"] or None)
+            pd.DataFrame(cov, index=labels, columns=labels), first["problem"] or None,
+            (first["constraint"] or None) if "constraint" in rows else None)
     return out

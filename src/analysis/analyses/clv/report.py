@@ -15,6 +15,7 @@ from analysis.analyses.clv.btyd import (
     fit_bgnbd,
     fit_gamma_gamma,
     fit_paretonbd,
+    fit_paretonbd_common_dropout,
     model_to_frame,
     spend_independence,
 )
@@ -86,23 +87,69 @@ class ValueReport:
                 "expected_customers_lost_12m": self.forecast.lost}
 
 
-def _fit_purchase_models(summary: pd.DataFrame, compare_pareto: bool, notes: list[str],
-                         errors: bool = True) -> dict[str, FittedModel]:
+#: the Pareto/NBD with free dropout heterogeneity must beat its common-dropout limit by more
+#: than this in log-likelihood (half the 95% point of chi-square with 1 df) to be kept when it
+#: is not identifiable
+LIMIT_LOGLIK_GAP = 1.92
+#: a Pareto/NBD whose s ran above this while not identifiable is running off to its limit
+RUN_OFF_S = 10.0
+#: a fit that cannot be read is not swapped for an identifiable one that fits worse than it
+#: by more than this in log-likelihood (both models have four parameters: an AIC gap of 4)
+MAX_LOGLIK_GAP = 2.0
+
+
+def fit_pareto_family(summary: pd.DataFrame, start, errors: bool = True) -> FittedModel:
+    """The Pareto/NBD; when its dropout heterogeneity is not identified (s and beta run off
+    together, which is the limit of one dropout rate for everyone), its common-dropout limit,
+    provided that fits as well (likelihood-ratio gap below ``LIMIT_LOGLIK_GAP``)."""
+    full = fit_paretonbd(summary, start, errors)
+    p = full.params
+    # only the run-off of the dropout spread (s large, beta with it) has this limit; other
+    # failures (e.g. a handful of customers who all bought once) stay as they are
+    if full.identifiable or not p["s"] >= RUN_OFF_S:
+        return full
+    mu = float(p["s"] / p["beta"])
+    limit_start = (min(max(p["r"], 0.01), 100), min(max(p["alpha"], 0.01), 1e4),
+                   mu if np.isfinite(mu) and mu > 0 else 0.01)
+    limit = fit_paretonbd_common_dropout(summary, limit_start, errors)
+    if (limit.identifiable and np.isfinite(limit.loglik)
+            and not full.loglik - limit.loglik > LIMIT_LOGLIK_GAP):
+        return limit
+    return full
+
+
+def fit_purchase_models(summary: pd.DataFrame, compare_pareto: bool = True,
+                        notes: list[str] | None = None,
+                        errors: bool = True) -> dict[str, FittedModel]:
+    """BG/NBD and (unless ``compare_pareto`` is False) the Pareto/NBD by
+    :func:`fit_pareto_family`, by name; fits without a finite likelihood are left out."""
+    notes = [] if notes is None else notes
     fits = {"BG/NBD": fit_bgnbd(summary, errors=errors)}
     if compare_pareto:
         bg = fits["BG/NBD"].params
         try:
             start = (min(max(bg["r"], 0.01), 100), min(max(bg["alpha"], 0.01), 1e4), 1.0, 30.0)
-            fits["Pareto/NBD"] = fit_paretonbd(summary, start, errors)
+            fits["Pareto/NBD"] = fit_pareto_family(summary, start, errors)
         except (ValueError, FloatingPointError) as error:
             notes.append(f"Pareto/NBD not fitted: {error}")
     return {name: fit for name, fit in fits.items() if np.isfinite(fit.loglik)}
 
 
+_fit_purchase_models = fit_purchase_models
+
+
 def choose_model(fits: dict[str, FittedModel]) -> FittedModel:
-    """The identifiable fit with the higher log-likelihood (any fit if none is identifiable)."""
-    usable = [fit for fit in fits.values() if fit.identifiable] or list(fits.values())
-    return max(usable, key=lambda fit: fit.loglik)
+    """The identifiable fit with the higher log-likelihood, unless a fit that cannot be read
+    beats it by more than ``MAX_LOGLIK_GAP``: then the data favour a model whose parameters
+    they do not pin down, and that fit is returned (its figures come without intervals and
+    say why) rather than a worse-fitting model with a confident interval. With no
+    identifiable fit, the best-fitting one."""
+    best = max(fits.values(), key=lambda fit: fit.loglik)
+    usable = [fit for fit in fits.values() if fit.identifiable]
+    if not usable:
+        return best
+    pick = max(usable, key=lambda fit: fit.loglik)
+    return best if best.loglik - pick.loglik > MAX_LOGLIK_GAP else pick
 
 
 def spend_depends_on_frequency(check: Estimate | None) -> bool:
@@ -137,6 +184,14 @@ def value_report(ctx, holdout_weeks: int = 26, horizon_months: int = 12,
     for fit in fits.values():
         if fit.problem:
             notes.append(f"{fit.name}: {fit.problem}; it is shown without intervals")
+        if fit.constraint:
+            notes.append(f"{fit.name} fitted with {fit.constraint}: it fits as well as the "
+                         "model with varying dropout rates, whose spread the data cannot pin "
+                         "down")
+    if model.problem and any(fit.identifiable for fit in fits.values()):
+        notes.append(f"{model.name} fits clearly better than the identifiable model but "
+                     "cannot be read: the retention forecast and the mean value are shown "
+                     "without intervals rather than from a worse-fitting model")
     checks, calibration = {}, None
     try:
         calibration = rfm_from_days(days, cal_end, end)

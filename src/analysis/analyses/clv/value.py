@@ -17,11 +17,14 @@ from analysis.analyses.clv.btyd import (
     FittedModel,
     _columns,
     bgnbd_expected,
+    bgnbd_loglik_terms,
     bgnbd_p_alive,
     bgnbd_survival,
     compress,
     gg_expected_spend,
+    gg_loglik_terms,
     paretonbd_expected,
+    paretonbd_loglik_terms,
     paretonbd_p_alive,
     paretonbd_survival,
 )
@@ -349,12 +352,68 @@ def plot_value_deciles(table: pd.DataFrame, ax=None):
     return ax
 
 
+#: per-customer log-likelihood terms of each model, for the influence functions of the fits
+LOGLIK_TERMS = {"BG/NBD": bgnbd_loglik_terms, "Pareto/NBD": paretonbd_loglik_terms}
+
+
+def _log_scores(terms, log_params: np.ndarray, step: float = 1e-5) -> np.ndarray:
+    """Per-row scores d loglik_i / d log(theta) (rows x parameters), central differences of
+    the per-row log-likelihood ``terms(params)``."""
+    out = np.empty((len(terms(np.exp(log_params))), len(log_params)))
+    for j in range(len(log_params)):
+        up, down = log_params.copy(), log_params.copy()
+        up[j] += step
+        down[j] -= step
+        with np.errstate(all="ignore"):
+            out[:, j] = (terms(np.exp(up)) - terms(np.exp(down))) / (2 * step)
+    return out
+
+
+def _purchase_scores(model: FittedModel, summary: pd.DataFrame) -> np.ndarray:
+    """Per-customer scores of the purchase model on the log parameters (customers with the
+    same frequency, recency and T share one computation)."""
+    columns = ["frequency", "recency", "T"]
+    keys = summary[columns].reset_index(drop=True)
+    codes = keys.groupby(columns, sort=False).ngroup().to_numpy()
+    rows = keys.drop_duplicates()
+    x, t_x, T = _columns(rows)
+    terms = LOGLIK_TERMS[model.name]
+    scores = _log_scores(lambda p: terms(p, x, t_x, T), np.log(model.params.to_numpy()))
+    return scores[codes]
+
+
+def _spend_scores(gg: FittedModel, summary: pd.DataFrame) -> np.ndarray:
+    """Per-customer scores of the Gamma-Gamma on its log parameters (zero for customers
+    without a repeat purchase of positive spend, who are not in its fit)."""
+    x = summary["frequency"].to_numpy(float)
+    m = summary["monetary_value"].to_numpy(float)
+    used = (x > 0) & (m > 0)
+    out = np.zeros((len(x), len(gg.params)))
+    out[used] = _log_scores(lambda p: gg_loglik_terms(p, x[used], m[used]),
+                            np.log(gg.params.to_numpy()))
+    return out
+
+
 def mean_clv(model: FittedModel, gg: FittedModel, summary: pd.DataFrame,
              horizon_months: int = 12, margin: float = 1.0, annual_discount: float = 0.1,
              dependent: bool = False, time_unit: str = "W") -> Estimate:
-    """Mean CLV per customer with a 95% interval that includes the uncertainty of both fitted
-    models (delta method on their log parameters; the two fits are independent) and of the
-    customer mix (the standard error of a mean over customers), on the log scale."""
+    """Mean CLV per customer with a 95% interval on the log scale from one influence-function
+    (sandwich) variance over customers.
+
+    The estimate is a mean over customers of a value that depends on two fits made on the
+    same customers (the purchase model and the Gamma-Gamma; with ``dependent`` also the mean
+    spend of each frequency band). Each customer's influence is their own deviation from
+    the mean plus, for each fit, the change their data make to its parameters (the inverse
+    Hessian times their score on the log parameters) carried to the mean by the delta
+    method. Summing the squared influences gives the variance with every covariance between
+    the parts (customer mix, both fits, the band means) included, and it stays valid when the
+    models are only approximately right. Adding the parts as if independent, as before,
+    gave intervals about 18% too narrow (89% coverage in the simulation study's demo
+    companies; 86% on the simulated companies below). On 200 simulated BG/NBD + Gamma-Gamma
+    companies of 2,000 customers this interval covers the population mean in 192 (96.0%):
+    the estimates spread 0.073 on the log scale, the intervals claim 0.072
+    (``tests/test_clv.py``, slow).
+    """
     discount = (1 + annual_discount) ** (-np.arange(1, horizon_months + 1) / 12)
 
     def purchases(params):
@@ -371,16 +430,13 @@ def mean_clv(model: FittedModel, gg: FittedModel, summary: pd.DataFrame,
     method = (f"mean {horizon_months}-month CLV ({model.name} x {kind}) at {margin:.0%} margin, "
               f"{annual_discount:.0%} discount")
     problems = [f"{f.name} {f.problem}" for f in (model, gg) if f.problem]
-    if problems or not np.isfinite(value) or value <= 0:
+    if problems or not np.isfinite(value) or value <= 0 or len(clv) < 2:
         reason = "; ".join(problems) or "no positive value to put an interval on"
         return Estimate(value if np.isfinite(value) else None, None, None, len(clv),
                         f"{method}; no interval: {reason}", unit="currency")
-    jac_p = approx_fprime(theta_p, lambda t: float((purchases(np.exp(t)) * spent).mean())
-                          * margin, centered=True)
-    jac_g = approx_fprime(theta_g, lambda t: float((bought * spend(np.exp(t))).mean())
-                          * margin, centered=True)
-    variance = float(jac_p @ model.log_cov @ jac_p + jac_g @ gg.log_cov @ jac_g)
-    variance += float(clv.var(ddof=1)) / len(clv) if len(clv) > 1 else 0.0
+    influence = _clv_influence(model, gg, summary, clv, bought, spent, purchases, spend,
+                               margin, dependent)
+    variance = float(influence @ influence) if influence is not None else math.nan
     if not np.isfinite(variance):
         return Estimate(value, None, None, len(clv), f"{method}; no interval (the variance "
                         "could not be computed)", unit="currency")
@@ -390,6 +446,50 @@ def mean_clv(model: FittedModel, gg: FittedModel, summary: pd.DataFrame,
                         "constrain it (standard error far larger than the value)",
                         unit="currency")
     return Estimate(value, value * math.exp(-1.96 * se_log), value * math.exp(1.96 * se_log),
-                    len(clv), f"{method}; 95% interval on the log scale from the parameter "
-                    "uncertainty of both models (delta method) and the customer mix",
+                    len(clv), f"{method}; 95% interval on the log scale from the customers' "
+                    "influence on the mean and on both model fits (sandwich variance)",
                     unit="currency")
+
+
+def _clv_influence(model, gg, summary, clv, bought, spent, purchases, spend, margin,
+                   dependent) -> np.ndarray | None:
+    """Each customer's influence on the mean CLV (see :func:`mean_clv`); None without usable
+    covariances."""
+    if model.log_cov is None or gg.log_cov is None:
+        return None
+    n = len(clv)
+    theta_p, theta_g = (np.log(f.params.to_numpy()) for f in (model, gg))
+    jac_p = approx_fprime(theta_p, lambda t: float((purchases(np.exp(t)) * spent).mean())
+                          * margin, centered=True)
+    jac_g = approx_fprime(theta_g, lambda t: float((bought * spend(np.exp(t))).mean())
+                          * margin, centered=True)
+    influence = (clv - clv.mean()) / n
+    influence = influence + _purchase_scores(model, summary) @ (model.log_cov @ jac_p)
+    influence = influence + _spend_scores(gg, summary) @ (gg.log_cov @ jac_g)
+    if dependent:
+        influence = influence + _band_influence(gg, summary, bought, margin)
+    return influence
+
+
+def _band_influence(gg, summary, bought, margin) -> np.ndarray:
+    """Influence through the band means of spend (the prior of :func:`expected_spend` with
+    ``dependent``): a repeat buyer moves their band's mean by (m - band mean) / buyers in it."""
+    p, q, _gamma = gg.params.to_numpy()
+    x = summary["frequency"].to_numpy(float)
+    m = summary["monetary_value"].to_numpy(float)
+    n = len(x)
+    weight = p * x / (p * x + q - 1)
+    prior_band = _band(np.maximum(x, 1))
+    # d mean CLV / d band mean, for every band
+    slope = np.bincount(prior_band, weights=bought * (1 - weight) * margin,
+                        minlength=len(FREQUENCY_BANDS) - 1) / n
+    used = (x > 0) & (m > 0)
+    own = _band(np.where(used, x, 1))
+    means = np.bincount(own[used], weights=m[used], minlength=len(slope))
+    buyers = np.bincount(own[used], minlength=len(slope))
+    # an empty band borrows its neighbour's mean: its slope then goes to no one (a small
+    # simplification; such bands hold few customers)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        band_mean = np.where(buyers > 0, means / buyers, 0.0)
+        step = np.where(used, (m - band_mean[own]) / buyers[own], 0.0)
+    return np.where(used, slope[own] * step, 0.0)
