@@ -29,13 +29,9 @@ PROFIT_LABELS = re.compile(r"profit after|share of profit|profit share|\bprofit\
                            re.IGNORECASE)
 PROFIT_HEADER = re.compile(r"<th[^>]*>\s*profit\s*</th>", re.IGNORECASE)
 #: what other sections still get wrong on a company (not this layer's code): the reason
-#: of the xfail, if the whole pack's check still fails there
-KNOWN = {
-    "one_month": "section 04_churn_retention (cell 3: TypeError: Cannot cast "
-                 "DatetimeArray to dtype float64) fails with one month of data",
-    "no_cost": "section 06_segments prints nan% in its value tiers and tiers labelled "
-               "Profit (key, core, general, small) although no cost was supplied",
-}
+#: of the xfail, if the whole pack's check still fails there (none left: every awkward
+#: company gets a complete, clean pack)
+KNOWN: dict[str, str] = {}
 
 
 def visible_text(markup: str) -> str:

@@ -189,23 +189,13 @@ def test_owned_notebooks_on_random_companies(company, tmp_path_factory):
 
 #: what the notebooks this test does not own do on random companies (issue 17, found by this
 #: test; their owners fix them): recorded so the suite stays green for the owned notebooks
-OTHERS_FAIL = (
-    "01_data_quality prints None in its reconciliation table (columns 3-4) on most companies; "
-    "02_concentration raises 'concentration: only N customers bought in the window' on a "
-    "company with fewer than two buyers in the window and 'size_bands: only N customers with "
-    "revenue; need at least 50' on a small company with interactions; 03_satisfaction "
-    "raises 'pvals < 0, pvals > 1 or pvals contains NaNs' in attributable_share (claim C10) "
-    "when nobody is at risk, and prints 'nan%' in the care chart when no customer churned")
-
-
 @pytest.mark.slow
-@pytest.mark.xfail(reason=OTHERS_FAIL, raises=AssertionError, strict=False)
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
           suppress_health_check=list(HealthCheck), phases=[Phase.generate])
 @given(company=companies())
 def test_other_notebooks_on_random_companies(company, tmp_path_factory):
     """Data quality, concentration, satisfaction and the executive summary (KPIs) on the same
-    companies; their failures are recorded in OTHERS_FAIL (not shrunk: phases=generate)."""
+    companies (not shrunk: phases=generate)."""
     with pytest.MonkeyPatch.context() as monkeypatch:
         problems = run_pack(company, OTHERS, tmp_path_factory, monkeypatch)
     assert not problems, report(company, problems)

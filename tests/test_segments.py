@@ -350,4 +350,9 @@ def test_tiers_table_prints_no_nan_percent():
     from analysis.core.text import reader_text_problems
 
     assert not reader_text_problems(text), text
-    assert "not known" in text
+    # no profit anywhere (no cost supplied): no profit column, not a column of "not known"
+    assert "profit share" not in segments.tier_shares_table({"revenue": p.table})
+    known = segments.pyramid(frame.assign(profit=[2.0]), segments.assign_tiers(
+        frame["revenue"], FOUR), "t")
+    mixed = segments.tier_shares_table({"revenue": p.table, "profit": known.table})
+    assert "not known" in mixed.to_string() and not reader_text_problems(mixed.to_string())

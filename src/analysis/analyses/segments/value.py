@@ -183,6 +183,8 @@ def tier_shares_table(tiers: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
                       names=["measure"]).reset_index(level=0).reset_index(drop=True)
     out = frame[["measure", "tier", "customers"]].copy()
     for column in ("customers", "revenue", "profit"):
+        if column == "profit" and frame["profit_share"].isna().all():
+            continue   # no cost supplied: no profit column at all, not a column of "not known"
         out[f"{column} share"] = frame[f"{column}_share"].map(
             lambda v: pct(v, 0, "not known"))
     return out
