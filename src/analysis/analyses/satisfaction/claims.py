@@ -36,6 +36,7 @@ from analysis.analyses.satisfaction.link import IndicatorLink, indicator_link
 from analysis.analyses.satisfaction.regression import period_effect, profit_regression
 from analysis.core.multitest import holm
 from analysis.core.results import ClaimResult, Estimate
+from analysis.core.text import count, finite, has_interval
 from analysis.core.verdicts import ClaimRule, answer
 from analysis.data.contract import Scale
 
@@ -418,10 +419,17 @@ def claim_c9(features: pd.DataFrame, baseline: pd.DataFrame | None = None,
     except ValueError as err:
         return ClaimResult.not_testable("C9", str(err), method)
     odds = bands.odds_ratio_per_doubling
+    if finite(odds.value) is None:
+        return ClaimResult.not_testable(
+            "C9", "the odds of staying could not be estimated against response time", method)
+    span = (f" [{odds.low:.2f}, {odds.high:.2f}]" if has_interval(odds.low, odds.high) else "")
+    r = finite(bands.satisfaction_correlation.value)
+    correlation = (f"Spearman r = {r:.2f}" if r is not None else
+                   "no correlation can be computed (satisfaction or response time does not vary)")
     summary = (f"Each doubling of complaint response time goes with {odds.value:.2f}x the odds "
-               f"of staying [{odds.low:.2f}, {odds.high:.2f}], n={odds.n:,}; satisfaction vs "
-               f"response time: Spearman r = {bands.satisfaction_correlation.value:.2f}. "
-               "A link, not proof that speed causes loyalty; 'direct proportion' is not tested.")
+               f"of staying{span}, n={count(odds.n)}; satisfaction vs response time: "
+               f"{correlation}. A link, not proof that speed causes loyalty; 'direct "
+               "proportion' is not tested.")
     return answer(
         rule("C9", rules), odds, summary,
         details={"bands": bands.summary, "satisfaction_correlation":
