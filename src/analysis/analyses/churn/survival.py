@@ -332,7 +332,8 @@ def fit_cox(frame: pd.DataFrame, extra: Sequence[str] = ()) -> CoxResult:
     constant = [c for c in design.columns if not design[c].std() > 0]
     design = design.drop(columns=constant)  # e.g. never_contacted among complainers
     if int(data["churned"].sum()) < 20:
-        raise ValueError(f"fit_cox: only {int(data['churned'].sum())} churn events; need 20+")
+        raise ValueError(f"only {int(data['churned'].sum()):,} customers in the model left "
+                         "(need at least 20 departures to compare how fast groups leave)")
     model = PHReg(data["duration_days"].to_numpy(), design.to_numpy(),
                   status=data["churned"].to_numpy(), ties="efron")
     result = model.fit()
