@@ -63,7 +63,8 @@ COUNT_KPIS = ("customers", "active", "new", "churned", "subscribers", "subscribe
 MONEY_KPIS = ("revenue", "profit", "recurring_revenue")
 SHARE_KPIS = ("top20_share", "churn_rate", "annual_churn", "cancellation_rate")
 RATE_KPIS = (*SHARE_KPIS, "satisfaction")
-PROFIT_KPIS = ("profit",)
+#: the inactivity (lapse) KPIs: left out where leaving is observed (cancellations)
+LAPSE_KPIS = ("churned", "churn_rate")
 Z95 = stats.norm.ppf(0.975)
 
 
@@ -81,16 +82,20 @@ class Supplied:
     @classmethod
     def from_context(cls, ctx) -> Supplied:
         data = ctx.data
-        has = getattr(data, "has", None)
         return cls(
-            transactions=bool(has("transactions")),
-            cost=bool(has("transactions", "cost")),
-            service_cost=bool(has("interactions", "service_cost")),
+            transactions=bool(data.has("transactions")),
+            cost=bool(data.has("transactions", "cost")),
+            service_cost=bool(data.has("interactions", "service_cost")),
             subscriptions=bool(getattr(data, "subscriptions", None) is not None
                                and len(data.subscriptions)),
             subscription_business=(getattr(ctx.settings, "business", "shop") == "subscription"),
             churn_days=int(getattr(ctx.settings, "churn_days", 180)),
         )
+
+    @property
+    def subscription_figures(self) -> bool:
+        """Whether subscribers are counted: a subscription business, or no purchase records."""
+        return self.subscription_business or not self.transactions
 
     @property
     def basis(self) -> str:
@@ -122,7 +127,7 @@ def kpi_labels(supplied: Supplied = Supplied()) -> dict[str, str]:
     if supplied.cost:
         labels["profit"] = ("Profit after service cost" if supplied.service_cost else
                             "Profit after cost of goods (no service costs supplied)")
-    if supplied.subscription_business or not supplied.transactions:
+    if supplied.subscription_figures:
         labels["annual_churn"] = "Subscribers lost within a year (observed, as in claim C11)"
     return labels
 
@@ -685,7 +690,7 @@ def kpis_for_context(ctx, n_boot: int = 1000, seed: int | None = None,
         if has_previous:
             before.update(shop_kpis(ctx, prev, rows[0], supplied, n_boot, seed).values)
     notes = list(kpi_notes(supplied))
-    if supplied.subscriptions and (supplied.subscription_business or not supplied.transactions):
+    if supplied.subscriptions and supplied.subscription_figures:
         subs = ctx.data.subscriptions
         reading = snapshot_reading_of(subs, period.end)
         current.update(subscription_kpis(subs, period.label, period.start, period.end,
@@ -694,7 +699,7 @@ def kpis_for_context(ctx, n_boot: int = 1000, seed: int | None = None,
             before.update(subscription_kpis(subs, prev.label, prev.start, prev.end).values)
         if reading is not None:
             notes.append(SNAPSHOT_NOTE)
-        for name in ("churned", "churn_rate"):   # leaving is observed: cancellations
+        for name in LAPSE_KPIS:   # leaving is observed: cancellations
             current.pop(name, None)
             before.pop(name, None)
     current["annual_churn"] = annual_churn_estimate(sections, failed)
@@ -718,13 +723,9 @@ def kpi_order(name: str) -> int:
 def shop_kpis(ctx, period, totals: Mapping[str, Any], supplied: Supplied, n_boot: int,
               seed: int) -> PeriodKPIs:
     features = ctx.features(period.start, period.end)
-    kpis = period_kpis(features, period.label, surveys=ctx.data.surveys, start=period.start,
+    return period_kpis(features, period.label, surveys=ctx.data.surveys, start=period.start,
                        end=period.end, n_boot=n_boot, seed=seed, totals=totals,
                        supplied=supplied)
-    if supplied.cost:
-        return kpis
-    return PeriodKPIs(kpis.period, {k: v for k, v in kpis.values.items()
-                                    if k not in PROFIT_KPIS})
 
 
 TREND_COLUMNS = REQUIRED_COLUMNS + ("month",)
@@ -741,14 +742,14 @@ def kpi_trend_for_context(ctx) -> pd.DataFrame:
         totals = period_totals(ctx.data.transactions, ctx.data.interactions, periods,
                                supplied.cost)
         frames.append(kpi_trend(ctx.panel(TREND_COLUMNS), totals, supplied))
-    if supplied.subscriptions and (supplied.subscription_business or not supplied.transactions):
+    if supplied.subscriptions and supplied.subscription_figures:
         table = ctx.data.subscriptions
         reading = snapshot_reading_of(table, ctx.period.end)
         # a snapshot records departures at the snapshot only: no earlier months
         subs = subscription_trend(table, periods if reading is None else periods[-1:],
                                   reading)
         if frames:
-            shop = frames.pop().drop(columns=["churned", "churn_rate"], errors="ignore")
+            shop = frames.pop().drop(columns=list(LAPSE_KPIS), errors="ignore")
             subs = shop.merge(subs, on="month", how="outer")
         frames.append(subs)
     if not frames:
@@ -770,7 +771,9 @@ def kpi_trend(panel: pd.DataFrame, totals: pd.DataFrame | None = None,
         at_risk = part["active_at_start"].astype(bool)
         values = top_basis_values(buyers, supplied)
         top = None if values is None else top_share(values.to_numpy(float))
-        sums = totals_from_features(part)
+        # revenue and profit come from ``totals`` when given (merged in below)
+        sums = (totals_from_features(part) if totals is None
+                else {"revenue": np.nan, "profit": np.nan})
         return pd.Series({
             "customers": int(len(buyers)),
             "active": int(part["active"].astype(bool).sum()),

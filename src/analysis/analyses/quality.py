@@ -95,7 +95,6 @@ def reader_tables(quality: DataQuality) -> tuple[pd.DataFrame, pd.DataFrame]:
     if "reconciles" in rec:
         rec["reconciles"] = rec["reconciles"].map({True: "yes, to the cent", False: "NO"})
     rec = rec.astype(object).where(rec.notna(), "")
-    rec = rec.map(lambda v: "" if v is None else v)
     rec.columns = [c.replace("_", " ") for c in rec.columns]
     exc = quality.excluded.copy()
     exc["rows"] = exc["rows"].map(lambda v: text.count(v, missing=""))

@@ -75,15 +75,6 @@ def interval(low: Any, high: Any, fmt=number, level: float = 0.95) -> str:
     return f"{100 * level:.0f}% interval {fmt(low)} to {fmt(high)}"
 
 
-def value_with_interval(value: Any, low: Any, high: Any, fmt=number,
-                        missing: str = NOT_AVAILABLE) -> str:
-    """"a (95% interval b to c)", the value alone without an interval, or ``missing``."""
-    if finite(value) is None:
-        return missing
-    span = interval(low, high, fmt)
-    return f"{fmt(value)} ({span})" if span else fmt(value)
-
-
 _MATHTEXT = re.compile(r"([$\\^_{}])")
 
 

@@ -65,10 +65,14 @@ def kpi_value(pack: dict, name: str) -> float | None:
     return kpi_estimate(pack, name).get("value")
 
 
+def kpi_current(pack: dict) -> dict:
+    """The pack's KPIs for its own period, as results.json has them (empty if none)."""
+    return (pack.get("kpis") or {}).get("current") or {}
+
+
 def kpi_estimate(pack: dict, name: str) -> dict:
     """The pack's own estimate of a KPI for its period, as results.json has it."""
-    current = (pack.get("kpis") or {}).get("current") or {}
-    return current.get(name) or {}
+    return kpi_current(pack).get(name) or {}
 
 
 def kpi_label(pack: dict, name: str) -> str:
@@ -79,7 +83,7 @@ def kpi_label(pack: dict, name: str) -> str:
 def shown_kpis(packs: list[dict]) -> list[str]:
     """The index's KPI columns: those the newest pack reports (its labels say what they
     are; a KPI the company cannot have, such as profit without cost, is not a column)."""
-    newest = (packs[-1].get("kpis") or {}).get("current") or {} if packs else {}
+    newest = kpi_current(packs[-1]) if packs else {}
     if not newest:
         return [k for k in INDEX_KPIS if k != "profit"]
     return [k for k in INDEX_KPIS if k in newest]
@@ -133,15 +137,16 @@ def trend_charts(trend: pd.DataFrame, newest: dict | None = None) -> list[str]:
     if trend.empty or "month" not in trend:
         return images
     months = pd.PeriodIndex(trend["month"], freq="M").to_timestamp()
-    reported = (newest or {}).get("kpis", {}) or {}
-    reported = reported.get("current") or {}
+    reported = kpi_current(newest or {})
     for name in TREND_KPIS:
-        if name not in trend or pd.to_numeric(trend[name], errors="coerce").isna().all():
+        if name not in trend:
+            continue
+        values = pd.to_numeric(trend[name], errors="coerce").astype(float)
+        if values.isna().all():
             continue
         if reported and name in INDEX_KPIS and name not in reported:
             continue   # a KPI the newest pack does not report: no profit chart without cost
         label = kpi_label(newest or {}, name)
-        values = pd.to_numeric(trend[name], errors="coerce").astype(float)
         fig = trend_figure(months, values, chart_title(name, trend, newest),
                            AXES.get(name))
         buffer = io.BytesIO()

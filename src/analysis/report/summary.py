@@ -18,6 +18,7 @@ from analysis.analyses.kpis import KPIReport, format_kpi
 from analysis.core import plots, text
 from analysis.core.results import Verdict
 from analysis.report.failures import (  # noqa: F401  (with_failed_sections: for the notebook)
+    CLAIM_NOTEBOOKS,
     SKIPPED,
     clean_message,
     failure_reason,
@@ -27,8 +28,7 @@ from analysis.report.failures import (  # noqa: F401  (with_failed_sections: for
 )
 
 #: the notebooks whose results give the model-based annual churn of the KPI table
-ANNUAL_CHURN_NOTEBOOKS = ("04_churn_retention", "05_customer_lifetime_value",
-                          "07_subscriptions")
+ANNUAL_CHURN_NOTEBOOKS = CLAIM_NOTEBOOKS["C11"]
 #: the trend panels: (KPI, its fallback when the company lacks it)
 SHOP_PANELS = ("customers", "profit", "churn_rate", "top20_share")
 SUBSCRIPTION_PANELS = ("subscribers", "recurring_revenue", "cancellation_rate",
@@ -140,7 +140,7 @@ def strategies_table(sections: Mapping[str, Mapping[str, Any]],
                           "customers": frame["customers"].map(plots.fmt_int)})
     for column in ("revenue", "profit") if profit else ("revenue",):
         if column in frame and frame[column].map(text.finite).notna().any():
-            table[column] = frame[column].map(lambda v: text.money(v))
+            table[column] = frame[column].map(text.money)
     table["suggested action"] = frame["action"].map(text.html_text)
     return table
 
@@ -169,14 +169,6 @@ def headlines_table(sections: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
                                        "method"])
 
 
-def share(x: float) -> str:
-    return text.pct(x)
-
-
-def amount(x: float) -> str:
-    return text.money(x)
-
-
 def number(x: float) -> str:
     """Readable figure: thousands separators for large numbers, 3 significant digits else."""
     value = text.finite(x)
@@ -186,7 +178,7 @@ def number(x: float) -> str:
 
 
 #: how the headline figures of a unit are written
-UNIT_FORMATS = {"share": share, "currency": amount}
+UNIT_FORMATS = {"share": text.pct, "currency": text.money}
 
 
 def trend_panels(trend: pd.DataFrame) -> list[str]:

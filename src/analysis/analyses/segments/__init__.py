@@ -40,6 +40,7 @@ from analysis.analyses.segments.settings import (
     with_defaults,
 )
 from analysis.analyses.segments.value import (
+    PROFIT_NOT_KNOWN,
     PROFIT_UNKNOWN,
     QUADRANT_ACTIONS,
     Pyramid,

@@ -11,7 +11,7 @@ import pandas as pd
 from statsmodels.stats.proportion import proportion_confint
 
 from analysis.analyses.segments.settings import SegmentSettings, _require
-from analysis.analyses.segments.value import percentile_scores, value_tiers
+from analysis.analyses.segments.value import percentile_scores, profit_known, value_tiers
 from analysis.core import plots
 
 STAGES = ("prospect", "first purchase", "repeat", "long-term", "supporter", "strategic",
@@ -156,7 +156,7 @@ def strategies(features: pd.DataFrame, segment: pd.Series, n_prospects: int) -> 
     unknown there, not 0."""
     grouped = features.groupby(segment)
     table = pd.DataFrame({"customers": grouped.size(), "revenue": grouped["revenue"].sum()})
-    if "profit" in features and features["profit"].notna().all():
+    if profit_known(features) or ("profit" in features and features.empty):
         table["profit"] = grouped["profit"].sum()
     table.loc["potential customers"] = [n_prospects] + [0.0] * (table.shape[1] - 1)
     table = table.reindex(list(STRATEGIES)).fillna(0)

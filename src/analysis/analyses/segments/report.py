@@ -30,7 +30,7 @@ from analysis.analyses.segments.settings import (
     with_defaults,
 )
 from analysis.analyses.segments.value import (
-    PROFIT_UNKNOWN,
+    PROFIT_NOT_KNOWN,
     Pyramid,
     Scorecard,
     assign_tiers,
@@ -64,8 +64,6 @@ class SegmentReport:
     prospects: int
     top_profit_share: Estimate         # profit share of the first pyramid's top tier
     buyers: int                        # customers with a purchase in the value window
-    #: False without profit for every buyer (no cost of goods): shares are of revenue then
-    profit_known: bool = True
     #: the revenue share of the top tier, where profit is not known
     top_revenue_share: Estimate | None = None
 
@@ -133,6 +131,7 @@ class SegmentReport:
         loyal = self.strategies.set_index("segment").loc["loyal customers"]
         total_profit = (self.strategies["profit"].sum() if "profit" in self.strategies
                         else None)
+        total_revenue = self.strategies["revenue"].sum()
         grow = int((self.scorecard.scores["quadrant"] == GROW).sum())
 
         def share(row: pd.Series) -> str:
@@ -157,9 +156,9 @@ class SegmentReport:
                    if total_profit is not None and total_profit > 0 else
                    "a share of profit we cannot state (no profit in the window). "
                    if total_profit is not None else
-                   f"{pct(loyal['revenue'] / self.strategies['revenue'].sum(), 0)} of the "
-                   f"window's revenue ({PROFIT_UNKNOWN.split(', so')[0]}). "
-                   if self.strategies["revenue"].sum() > 0 else
+                   f"{pct(loyal['revenue'] / total_revenue, 0)} of the "
+                   f"window's revenue ({PROFIT_NOT_KNOWN}). "
+                   if total_revenue > 0 else
                    "no revenue in the window. ")
                 + "Each segment has one suggested action; the customer list for sales carries "
                   "the segment of every customer."),
@@ -182,7 +181,7 @@ class SegmentReport:
         if top is not None and e.value is not None:
             interval = (f" (plausible range {pct(e.low, 0)} to {pct(e.high, 0)})"
                         if has_interval(e.low, e.high) else "")
-            unknown = "" if what == "profit" else f" ({PROFIT_UNKNOWN.split(', so')[0]})"
+            unknown = "" if what == "profit" else f" ({PROFIT_NOT_KNOWN})"
             also = (f" and {pct(top['revenue_share'], 0)} of revenue" if what == "profit"
                     else unknown)
             out["pyramid"] = (
@@ -265,5 +264,5 @@ def segment_report(ctx, raw_settings: Mapping[str, Any] | None = None,
                                   ctx.data.interactions is not None)
     return SegmentReport(settings, customers, tier_tables, pyramids, card, stages_table, table,
                          stage_moves(table), strategies(frame, segment, n_prospects), questions,
-                         tuple(loyalty_missing), n_prospects, top_share, len(buyers), known,
+                         tuple(loyalty_missing), n_prospects, top_share, len(buyers),
                          revenue_share)

@@ -29,8 +29,8 @@ from analysis.core.results import Estimate
 from analysis.core.text import chart_label, pct
 
 #: what the reader reads where profit cannot be computed
-PROFIT_UNKNOWN = ("profit not known: cost of goods was not supplied for every purchase, so "
-                  "shares are of revenue")
+PROFIT_NOT_KNOWN = "profit not known: cost of goods was not supplied for every purchase"
+PROFIT_UNKNOWN = f"{PROFIT_NOT_KNOWN}, so shares are of revenue"
 
 
 def profit_known(frame: pd.DataFrame) -> bool:
