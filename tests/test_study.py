@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from analysis.analyses import study
@@ -84,13 +83,13 @@ def test_adapters_split_a_claim_in_parts_and_skip_untestable_claims():
     assert whole["C6"].value == -3.0
 
 
-def test_c12_parts_are_sign_aligned_like_the_claim_judges_them():
-    table = pd.DataFrame({"satisfaction_label": ["Return rate"], "expected_sign": [-1.0],
-                          "partial_r": [-0.2], "partial_low": [-0.3], "partial_high": [-0.1],
-                          "r": [0.0], "low": [0.0], "high": [0.0], "n": [500]})
-    result = ClaimResult("C12", Verdict.HOLDS, "", 0.2, 0.1, 0.3, 500, details={"table": table})
-    part = study.quantities(result)["C12 Return rate"]
-    assert (part.value, part.low, part.high) == pytest.approx((0.2, 0.1, 0.3))
+def test_c12_is_one_quantity_its_median_correlation():
+    """claim_c12 answers with one estimate (the median partial correlation): the study
+    compares that one interval with its truth."""
+    result = ClaimResult("C12", Verdict.WEAKER, "", 0.07, 0.06, 0.09, 500,
+                         details={"indicators": ["satisfaction_mean"]})
+    part = study.quantities(result)["C12"]
+    assert (part.value, part.low, part.high) == pytest.approx((0.07, 0.06, 0.09))
 
 
 def test_a_first_year_ratio_is_recognised_from_the_method_or_the_parts_details():

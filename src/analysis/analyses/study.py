@@ -29,7 +29,7 @@ The truth of a claim's quantity (:func:`truths`):
   next twelve months (:func:`analysis.data.demo.true_churn`). The model's interval is a
   prediction interval for exactly that share.
 
-A claim in several parts (C5: frequency and breadth; C12: one correlation per indicator)
+A claim in several parts (C5: frequency and breadth)
 is covered part by part. The true verdict applies the claim's rule to the true value(s)
 (:func:`true_verdict`): the verdict an infinitely large company would get.
 
@@ -199,22 +199,6 @@ def _c5(result: ClaimResult) -> dict[str, Estimate]:
     return out or _whole(result)
 
 
-def _c12(result: ClaimResult) -> dict[str, Estimate]:
-    """Each indicator's sign-aligned (partial) correlation with profit, as claim_c12 judges
-    them; the claim's own estimate when its details have no such table."""
-    table = (result.details or {}).get("table")
-    if not isinstance(table, pd.DataFrame) or "expected_sign" not in table:
-        return _whole(result)
-    prefix = "partial_" if "partial_r" in table else ""
-    out = {}
-    for _, row in table.iterrows():
-        sign = float(row["expected_sign"])
-        bounds = sorted((sign * float(row[prefix + "low"]), sign * float(row[prefix + "high"])))
-        out[f"C12 {row['satisfaction_label']}"] = Estimate(
-            sign * float(row[prefix + "r"]), bounds[0], bounds[1], int(row["n"]))
-    return out
-
-
 FIRST_YEAR = "Cox hazard ratio in the first year after the landmark"
 
 
@@ -225,7 +209,7 @@ def first_year(e: Estimate) -> bool:
 
 
 #: claim -> adapter; claims not listed have one quantity, the claim's estimate
-ADAPTERS: dict[str, Callable[[ClaimResult], dict[str, Estimate]]] = {"C5": _c5, "C12": _c12}
+ADAPTERS: dict[str, Callable[[ClaimResult], dict[str, Estimate]]] = {"C5": _c5}
 
 
 def quantities(result: ClaimResult) -> dict[str, Estimate]:

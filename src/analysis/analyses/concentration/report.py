@@ -240,7 +240,7 @@ def coverage_note(window_start, window_months: int, data_start) -> str | None:
         return None
     held = max(1, window_months - (first.to_period("M") - start.to_period("M")).n)
     return (f"The data begin in {first:%B %Y}, so the {window_months}-month window holds only "
-            f"{held} month{'s' if held != 1 else ''} of data; a short window overstates how "
+            f"{_months(held)} of data; a short window overstates how "
             "concentrated customer value is")
 
 
@@ -325,13 +325,9 @@ def concentration_report(features: pd.DataFrame, previous: pd.DataFrame | None,
     features = with_profit(features, basis)
     buyers = window_customers(features, "revenue")
     revenue_values = buyers["revenue"].clip(lower=0)
-    revenue = None
-    if len(buyers) < 2 or revenue_values.sum() <= 0:
-        notes.append(f"revenue: only {len(buyers)} customers bought in the window, with "
-                     f"{revenue_values.sum():,.2f} revenue; shares need two buyers and revenue")
-    else:
-        revenue = attempt(lambda: concentration(revenue_values, "revenue", TOP_FRACTIONS,
-                                                replicates, seed), "revenue")
+    # buyers_missing_reason above: at least MIN_CUSTOMERS buyers with positive revenue
+    revenue = attempt(lambda: concentration(revenue_values, "revenue", TOP_FRACTIONS,
+                                            replicates, seed), "revenue")
     counted = window_customers(features, "profit")
     costly = counted[~counted.index.isin(buyers.index)]
     reason = profit_missing_reason(counted, basis)

@@ -143,14 +143,16 @@ def satisfaction_readings(features: pd.DataFrame, scale: Scale,
 def claim_c7(features: pd.DataFrame, scale: Scale | None,
              satisfaction: str = "satisfaction_mean",
              rules: Mapping[str, ClaimRule] | None = None, *,
-             panel: pd.DataFrame | None = None) -> ClaimResult:
+             panel: pd.DataFrame | None = None,
+             readings: SatisfactionReadings | None = None) -> ClaimResult:
     """C7: relative change in profit per customer for "+5 points" of satisfaction.
 
     Read as +5 percentage points more customers in the top box (the claim speaks of
     percentage points): this reading drives the verdict. Also reported: +5% of the scale
     (0.2 points on a 1-5 scale), and, with ``panel`` (customer x month) and at least
     twelve months of surveys, the company over time (monthly top-box share vs monthly
-    profit per customer, an association over time).
+    profit per customer, an association over time). ``readings``: the
+    :func:`satisfaction_readings` of the same inputs, when the caller already has them.
     """
     c7 = rule("C7", rules)
     method = "OLS of window profit on satisfaction, HC3 errors, delta-method ratio"
@@ -164,7 +166,8 @@ def claim_c7(features: pd.DataFrame, scale: Scale | None,
     if "profit" not in features or not np.isfinite(as_float(features["profit"])).any():
         return ClaimResult.not_testable("C7", "profit is unknown (no cost of goods)", method,
                                         reading=c7.reading, quantity=c7.quantity)
-    readings = satisfaction_readings(features, scale, satisfaction, panel)
+    if readings is None:
+        readings = satisfaction_readings(features, scale, satisfaction, panel)
     driving = readings.driving
     if driving is None:
         why = readings.reasons.get("top_box") or readings.reasons.get("scale", "")

@@ -32,7 +32,6 @@ from analysis.core.results import Estimate
 
 #: the survey represented once (latest score, top box and would-recommend are the same survey)
 SURVEY_INDICATOR = "satisfaction_mean"
-SURVEY_TWINS = ("satisfaction_latest", "top_box", "would_recommend", "nps")
 
 #: satisfaction indicators: column -> (label, expected sign if it moves with profit)
 LINK_INDICATORS: dict[str, tuple[str, int]] = {
@@ -176,5 +175,5 @@ def spearman_of_normal(rho: float) -> float:
     return float(6 / np.pi * np.arcsin(rho / 2))
 
 
-__all__ = ["ACCOUNTING_PARTS", "LINK_INDICATORS", "SURVEY_INDICATOR", "SURVEY_TWINS",
+__all__ = ["ACCOUNTING_PARTS", "LINK_INDICATORS", "SURVEY_INDICATOR",
            "IndicatorLink", "indicator_link", "spearman_of_normal", "split_indicators"]

@@ -143,7 +143,7 @@ def satisfaction_report(ctx, window_months: int = 12, repurchase_months: int = 6
     readings = (satisfaction_readings(features, scale, panel=panel)
                 if scale and not missing else None)
     rules = claim_rules(ctx.settings)
-    claims = (claim_c7(features, scale, rules=rules, panel=panel),
+    claims = (claim_c7(features, scale, rules=rules, panel=panel, readings=readings),
               _claim_c8(baseline, features, scale, rules, repurchase_months),
               claim_c9(features, exposure, rules),
               claim_c10(features, exposure, rules), claim_c12(link, missing, rules))
