@@ -69,11 +69,7 @@ def load_truths(path: Path, settings: list[str], customers: int, companies: int)
 
     for setting in settings:
         entry = truths.get(setting) or {}
-        if entry and "_each" not in entry:   # one truth company, kept flat (first format)
-            entry = {"_customers": entry.get("_customers"), "_each": [
-                {"_seed": study.TRUTH_SEED, **{k: v for k, v in entry.items()
-                                               if not k.startswith("_")}}]}
-        if entry.get("_customers") != customers:
+        if entry.get("_customers") != customers or "_each" not in entry:
             entry = {"_customers": customers, "_each": []}
         truths[setting] = entry
         for i in range(len(entry["_each"]), companies):
@@ -85,13 +81,6 @@ def load_truths(path: Path, settings: list[str], customers: int, companies: int)
             save()
             log(f"truth company {i + 1} of setting {setting} ({customers:,} customers) in "
                 f"{time.time() - start:.0f} s")
-        for each in entry["_each"]:   # structural values added after the first studies ran
-            if "C7 (latent)" not in each:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    each.update(study.latent_truths(setting, customers, each["_seed"]))
-                save()
-                log(f"latent C7 of setting {setting}, truth seed {each['_seed']} added")
         entry.update(study.average_truths(entry["_each"][:companies]))
         save()
     return truths

@@ -13,33 +13,7 @@ SMALL_DEMO_CUSTOMERS = 1500
 
 def write_demo_config(folder: Path, data_folder: Path, n_customers: int, extra: str = "") -> Path:
     config = folder / "demo_small.toml"
-    config.write_text(
-        f"""name = "demo-small"
-satisfaction_scale = "csat5"
-seed = 20261125
-
-[source]
-kind = "parquet"
-path = "{data_folder.as_posix()}"
-
-[tables.transactions]
-file = "transactions.parquet"
-[tables.customers]
-file = "customers.parquet"
-[tables.surveys]
-file = "surveys.parquet"
-[tables.interactions]
-file = "interactions.parquet"
-
-[demo]
-n_customers = {n_customers}
-seed = 20261125
-
-[rules]
-cancelled_values = ["cancelled"]
-{extra}
-"""
-    )
+    config.write_text(demo.config_text(data_folder, "demo-small", 20261125, n_customers, extra))
     return config
 
 

@@ -108,30 +108,10 @@ REPURCHASE_MONTHS = 6
 LANDMARK_DAYS = 90
 HORIZON = 3
 
-CONFIG = """name = "simulated"
-satisfaction_scale = "csat5"
-seed = {seed}
-
-[source]
-kind = "parquet"
-path = "{path}"
-
-[tables.transactions]
-file = "transactions.parquet"
-[tables.customers]
-file = "customers.parquet"
-[tables.surveys]
-file = "surveys.parquet"
-[tables.interactions]
-file = "interactions.parquet"
-
-[rules]
-cancelled_values = ["cancelled"]
-
-# a fixed as-of date long after the simulated data end (2026-10), so the study does not
-# depend on the day it runs; the generator lets a complaint opened near the end be resolved
-# weeks later, which an as-of date of today would reject as a future date
-[periods]
+#: a fixed as-of date long after the simulated data end (2026-10), so the study does not
+#: depend on the day it runs; the generator lets a complaint opened near the end be resolved
+#: weeks later, which an as-of date of today would reject as a future date
+AS_OF = """[periods]
 as_of = 2031-01-01
 """
 
@@ -156,7 +136,7 @@ def open_company(folder: Path, setting: str, seed: int,
     data = demo.write(folder / "data", n_customers=n_customers, seed=seed,
                       overrides=SETTINGS[setting])
     config = folder / "company.toml"
-    config.write_text(CONFIG.format(seed=seed, path=data.as_posix()))
+    config.write_text(demo.config_text(data, "simulated", seed, extra=AS_OF))
     ctx = open_period(config, None, cache_dir=folder / "cache")
     truth, latent = demo.read_truth(data)
     return Company(setting, seed, ctx, truth, latent)
@@ -284,15 +264,6 @@ def latent_c7(company: Company) -> float:
     reg = sat.profit_regression(frame, ctx.data.satisfaction_scale, "profit",
                                 "latent_satisfaction")
     return float(reg.relative.value)
-
-
-def latent_truths(setting: str, n_customers: int = TRUTH_CUSTOMERS, seed: int = TRUTH_SEED,
-                  folder: Path | None = None) -> dict[str, float]:
-    """Structural values that need a company (so far C7 on latent satisfaction), on the
-    very large company of ``setting`` (the same one as :func:`estimand_truths`)."""
-    with _workdir(folder) as work:
-        company = open_company(work, setting, seed, n_customers)
-        return {"C7 (latent)": latent_c7(company)}
 
 
 class _workdir:

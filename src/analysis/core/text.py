@@ -68,11 +68,16 @@ def has_interval(low: Any, high: Any) -> bool:
     return a is not None and b is not None and b > a
 
 
+def span(low: Any, high: Any, fmt=number, missing: str = "no interval") -> str:
+    """"a to b" (a table's interval column), or ``missing`` when there is no real interval."""
+    return f"{fmt(low)} to {fmt(high)}" if has_interval(low, high) else missing
+
+
 def interval(low: Any, high: Any, fmt=number, level: float = 0.95) -> str:
     """"95% interval a to b", or "" when there is no real interval to show."""
     if not has_interval(low, high):
         return ""
-    return f"{100 * level:.0f}% interval {fmt(low)} to {fmt(high)}"
+    return f"{100 * level:.0f}% interval {span(low, high, fmt)}"
 
 
 _MATHTEXT = re.compile(r"([$\\^_{}])")

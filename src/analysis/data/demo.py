@@ -381,6 +381,36 @@ def _customers_table(latent: pd.DataFrame, t0: pd.Timestamp) -> pd.DataFrame:
     }).iloc[:n]
 
 
+def config_text(data: str | Path, name: str = "demo", seed: int = 20261125,
+                n_customers: int | None = None, extra: str = "") -> str:
+    """The TOML config of a company that :func:`write` wrote into ``data``: its four
+    Parquet tables, cancelled lines dropped; with ``n_customers`` a ``[demo]`` table (the
+    company is generated when its files are missing); ``extra`` appended."""
+    demo_table = (f"\n[demo]\nn_customers = {n_customers}\nseed = {seed}\n"
+                  if n_customers is not None else "")
+    return f"""name = "{name}"
+satisfaction_scale = "csat5"
+seed = {seed}
+
+[source]
+kind = "parquet"
+path = "{Path(data).as_posix()}"
+
+[tables.transactions]
+file = "transactions.parquet"
+[tables.customers]
+file = "customers.parquet"
+[tables.surveys]
+file = "surveys.parquet"
+[tables.interactions]
+file = "interactions.parquet"
+{demo_table}
+[rules]
+cancelled_values = ["cancelled"]
+{extra}
+"""
+
+
 def write(folder: str | Path, n_customers: int = 20_000, seed: int = 20261125,
           start: str = DEMO_START, end: str = DEMO_END,
           overrides: Mapping[str, Any] | None = None) -> Path:

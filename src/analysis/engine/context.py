@@ -16,6 +16,7 @@ then read it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -164,6 +165,7 @@ class Context:
         return _present(memo[key], columns).copy()
 
 
+@functools.cache
 def feature_code_hash() -> str:
     """Hash of the code that computes features and the panel: a cached frame built by other
     code (a column added or a definition changed) is never read as current."""

@@ -160,8 +160,7 @@ def headlines_table(sections: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
                 "section": name.replace("_", " "),
                 "figure": key.replace("_", " "),
                 "value": fmt(e["value"]),
-                "95% interval": (f"{fmt(e['low'])} to {fmt(e['high'])}"
-                                 if text.has_interval(e.get("low"), e.get("high")) else ""),
+                "95% interval": text.span(e.get("low"), e.get("high"), fmt, missing=""),
                 "n": text.count(e.get("n"), missing=""),
                 "method": e.get("method") or "",
             })

@@ -17,7 +17,7 @@ from analysis.analyses.churn.rates import _require
 from analysis.analyses.churn.survival import _p_text
 from analysis.core import plots
 from analysis.core.results import Estimate
-from analysis.core.text import NOT_AVAILABLE, count, finite, has_interval, number, pct
+from analysis.core.text import NOT_AVAILABLE, count, finite, number, pct, span
 
 # -- out-of-time churn classifier ---------------------------------------------------------------
 
@@ -222,7 +222,7 @@ def lift_table(model: ChurnClassifier) -> pd.DataFrame:
         "customers": cal["customers"].map(count),
         "predicted lapse": cal["predicted"].map(pct),
         "observed lapse": cal["observed"].map(pct),
-        "95% interval": [f"{pct(lo)} to {pct(hi)}" if has_interval(lo, hi) else "no interval"
+        "95% interval": [span(lo, hi, pct)
                          for lo, hi in zip(cal["low"], cal["high"], strict=True)],
         "lift": cal["lift"].map(lambda v: number(v, 3, "n/a")),
     })
@@ -235,7 +235,7 @@ def odds_table(model: ChurnClassifier) -> pd.DataFrame:
         "factor": t["feature"].map(lambda f: CLASSIFIER_MEANINGS.get(f, f.replace("_", " "))),
         "odds ratio": t["odds_ratio"].map(lambda v: f"{v:.2f}" if finite(v) is not None
                                           else NOT_AVAILABLE),
-        "95% interval": [f"{lo:.2f} to {hi:.2f}" if has_interval(lo, hi) else "no interval"
+        "95% interval": [span(lo, hi, "{:.2f}".format)
                          for lo, hi in zip(t["low"], t["high"], strict=True)],
         "p": t["p"].map(_p_text),
     })

@@ -55,6 +55,7 @@ from analysis.core.text import (
     interval,
     number,
     pct,
+    span,
 )
 from analysis.engine.rfm import purchase_days, rfm_from_days
 
@@ -319,9 +320,7 @@ def rates_table(report: ChurnReport) -> pd.DataFrame:
             out.append({"churn": name, "rate": NOT_AVAILABLE, "95% interval": reason,
                         "customers": count(e.n, "")})
             continue
-        span = (f"{pct(e.low)} to {pct(e.high)}" if has_interval(e.low, e.high)
-                else "no interval")
-        out.append({"churn": name, "rate": pct(e.value), "95% interval": span,
+        out.append({"churn": name, "rate": pct(e.value), "95% interval": span(e.low, e.high, pct),
                     "customers": count(e.n, "")})
     return pd.DataFrame(out, columns=["churn", "rate", "95% interval", "customers"])
 
@@ -346,7 +345,7 @@ def ratio_table(t: pd.DataFrame) -> pd.DataFrame:
         "factor": t["meaning"] if "meaning" in t else t["term"],
         "hazard ratio": t["hazard_ratio"].map(lambda v: f"{v:.2f}" if finite(v) is not None
                                               else NOT_AVAILABLE),
-        "95% interval": [f"{lo:.2f} to {hi:.2f}" if has_interval(lo, hi) else "no interval"
+        "95% interval": [span(lo, hi, "{:.2f}".format)
                          for lo, hi in zip(t["low"], t["high"], strict=True)],
         "p (Holm)": t["p_holm"].map(_p_text),
         "PH check p": t["ph_p"].map(_p_text),

@@ -5,7 +5,6 @@ CDNOW and the sBG series, is ``analysis selfcheck``: company packs no longer car
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
 import pandas as pd
@@ -32,7 +31,7 @@ from analysis.analyses.clv.value import (
 )
 from analysis.core import plots
 from analysis.core.results import Estimate
-from analysis.core.text import NOT_AVAILABLE, count, has_interval, interval, pct
+from analysis.core.text import NOT_AVAILABLE, count, finite, has_interval, interval, pct
 from analysis.engine.rfm import purchase_days, rfm_from_days
 
 # -- the section in one call --------------------------------------------------------------------
@@ -135,7 +134,6 @@ def fit_purchase_models(summary: pd.DataFrame, compare_pareto: bool = True,
     return {name: fit for name, fit in fits.items() if np.isfinite(fit.loglik)}
 
 
-_fit_purchase_models = fit_purchase_models
 
 
 def choose_model(fits: dict[str, FittedModel]) -> FittedModel:
@@ -177,7 +175,7 @@ def value_report(ctx, holdout_weeks: int = 26, horizon_months: int = 12,
     notes: list[str] = []
     days = purchase_days(ctx.data.transactions)
     summary = rfm_from_days(days, end)
-    fits = _fit_purchase_models(summary, compare_pareto, notes)
+    fits = fit_purchase_models(summary, compare_pareto, notes)
     if not fits:
         raise ValueError("no purchase model could be fitted (the likelihood is not finite)")
     model = choose_model(fits)
@@ -195,7 +193,7 @@ def value_report(ctx, holdout_weeks: int = 26, horizon_months: int = 12,
     checks, calibration = {}, None
     try:
         calibration = rfm_from_days(days, cal_end, end)
-        checks = _fit_purchase_models(calibration, compare_pareto, notes, errors=False)
+        checks = fit_purchase_models(calibration, compare_pareto, notes, errors=False)
     except ValueError as error:
         notes.append(f"no holdout check: {error}")
     rows = []
@@ -265,12 +263,9 @@ def purchase_models_frame(report: ValueReport) -> pd.DataFrame:
 def interval_text(e: Estimate, fmt=lambda v: f"{v:.2f}") -> str:
     """'value (low to high)', the value alone without an interval, or 'not available':
     never nan."""
-    def ok(v):
-        return v is not None and math.isfinite(v)
-
-    if not ok(e.value):
+    if finite(e.value) is None:
         return NOT_AVAILABLE
-    if ok(e.low) and ok(e.high) and e.high > e.low:
+    if has_interval(e.low, e.high):
         return f"{fmt(e.value)} ({fmt(e.low)} to {fmt(e.high)})"
     return f"{fmt(e.value)} (no interval)"
 

@@ -210,9 +210,8 @@ def churn_text(report: SubscriptionReport) -> str:
     e = report.annual_churn
     if e.value is None:
         return f"Churn cannot be measured: {e.method}."
-    span = (interval(e.low, e.high, lambda v: pct(v)) if has_interval(e.low, e.high)
-            else "no interval")
-    return (f"**{pct(e.value)}** of subscribers cancelled over the year ({span}; "
+    return (f"**{pct(e.value)}** of subscribers cancelled over the year "
+            f"({interval(e.low, e.high, pct) or 'no interval'}; "
             f"{count(e.n)} subscribers at risk). {e.method}.")
 
 
