@@ -16,7 +16,13 @@ observed until T) the posterior of their dropout time tau is
 (integrating the individual purchase and dropout rates over their gamma distributions).
 Each customer's dropout rate is scaled by the Cox model's linear predictor
 (beta_i = beta exp(-eta_i)), so that the imputation knows what the Cox model estimates;
-the two are iterated a few times to a fixed point. Several imputations are drawn, a Cox model
+the two are iterated to a fixed point. Each round closes about two thirds of the distance to
+it (measured on 120 simulated companies): four rounds leave about 1% of the way, two rounds left
+a tenth, which pulled the estimates towards the start (no effects). On the demo setting the
+referral ratio (truth 0.60) came out 0.66 after two rounds and 0.62 after four, and the
+pulled-in estimates varied less than their pooled standard errors say (the promotion ratio's
+intervals covered 98% in the simulation study; its spread over the standard error rose from
+0.70 to 0.92-1.12 with four rounds). Several imputations are drawn, a Cox model
 is fitted to each and the results are pooled with Rubin's rules, so the intervals include the
 uncertainty about when (and whether) each customer left. On the demo company this recovers
 the hazard ratios that a Cox model fitted to the true dropout times gives.
@@ -207,12 +213,13 @@ def _pool(fits: list[_Fit]) -> pd.DataFrame:
 
 def fit_cox_model_dropout(frame: pd.DataFrame, inputs: pd.DataFrame, model: FittedModel,
                           extra: Sequence[str] = (), landmark_days: int = 90,
-                          rounds: int = 2, imputations: int = 4, seed: int = 0,
+                          rounds: int = 4, imputations: int = 4, seed: int = 0,
                           split_days: float | None = 365.0, start_eta: np.ndarray | None = None
                           ) -> tuple[CoxResult, np.ndarray, np.ndarray]:
     """Cox model of the imputed dropout times (see the module docstring), pooled over
     ``imputations`` in the last of ``rounds`` rounds (two imputations in the earlier rounds,
-    which only set the imputation's covariate effects).
+    which only set the imputation's covariate effects; each Cox fit starts from the previous
+    one's estimates).
 
     The proportional-hazards check (``ph_p``) asks whether a term's hazard ratio in the first
     ``split_days`` after the landmark differs from the one after (a model with a time-varying
@@ -231,9 +238,10 @@ def fit_cox_model_dropout(frame: pd.DataFrame, inputs: pd.DataFrame, model: Fitt
     for round_ in range(rounds):
         draws = imputations if round_ == rounds - 1 else 2
         _p_dead, tau = sample_dropouts(model, inputs, eta, draws, rng)
+        previous = fits[-1].params if fits else None
         fits = []
         for j in range(draws):
-            start = None if not fits else fits[-1].params
+            start = fits[-1].params if fits else previous
             fits.append(_fit_one(imputed_frame(frame, inputs, tau[:, j], landmark_days), extra,
                                  terms, start=start))
             terms = fits[0].terms

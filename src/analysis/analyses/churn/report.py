@@ -276,7 +276,7 @@ def _extra_model(frame, inputs, pareto, extra, landmark_days, eta, seed) -> CoxR
     design_rows = frame[list(extra)].notna().all(axis=1).to_numpy()
     sub = frame[design_rows]
     result, _eta, _tau = fit_cox_model_dropout(
-        sub, inputs[design_rows], pareto, extra, landmark_days, rounds=2, imputations=3,
+        sub, inputs[design_rows], pareto, extra, landmark_days, rounds=3, imputations=3,
         seed=seed + 1, split_days=None, start_eta=eta[design_rows])
     return result
 
