@@ -187,3 +187,42 @@ def test_periods_must_follow_each_other():
         with pytest.raises(ValueError, match="must follow each other") as error:
             build_panel(engine, periods)
         assert words in str(error.value)
+
+
+def test_the_stored_lines_stay_on_disk_and_give_the_same_features_and_panel(small_demo_config,
+                                                                             tmp_path):
+    """A kernel that opens a cached company holds no raw lines: DuckDB reads the validated
+    Parquet file, and features and the panel equal those built from the lines in memory."""
+    from analysis.data.sources import load_data
+    from analysis.data.stored import StoredData
+
+    open_period(small_demo_config, cache_dir=tmp_path)          # writes the cache
+    ctx = open_period(small_demo_config, cache_dir=tmp_path)    # reads it
+    assert isinstance(ctx.data, StoredData) and not ctx.data.transactions_read
+    eager = load_data(ctx.settings).without_pii()
+    assert ctx.data.time_span() == eager.time_span()
+    assert ctx.data.missing() == eager.missing()
+    assert all(ctx.data.has("transactions", c) == eager.has("transactions", c)
+               for c in eager.transactions.columns)
+    periods = periods_between(ctx.data_start, ctx.period.start, 1)
+    start, end = ctx.window(12)
+    stored_engine = FeatureEngine(ctx.data)
+    stored = (stored_engine.features(start, end), build_panel(stored_engine, periods))
+    memory_engine = FeatureEngine(eager)
+    in_memory = (memory_engine.features(start, end), build_panel(memory_engine, periods))
+    assert not ctx.data.transactions_read
+    for got, expected in zip(stored, in_memory, strict=True):
+        pd.testing.assert_frame_equal(got, expected)
+    pd.testing.assert_frame_equal(ctx.data.transactions, eager.transactions)   # read on use
+    assert ctx.data.transactions_read
+
+
+def test_the_engine_computes_the_purchase_days_pandas_computes(small_demo_config, tmp_path):
+    from analysis.engine.rfm import purchase_days
+
+    open_period(small_demo_config, cache_dir=tmp_path)
+    ctx = open_period(small_demo_config, cache_dir=tmp_path)
+    got = ctx.purchase_days()
+    assert not ctx.data.transactions_read
+    pd.testing.assert_frame_equal(got, purchase_days(ctx.data.transactions),
+                                  check_exact=False, rtol=1e-12)

@@ -19,7 +19,7 @@ from ibis import _
 
 from analysis.data.contract import CustomerData
 from analysis.data.periods import last_complete_month
-from analysis.engine.backends import duckdb_backend, load_table
+from analysis.engine.backends import duckdb_backend, is_spark, load_parquet, load_table
 
 SECONDS_PER_DAY = 86400.0
 
@@ -36,7 +36,13 @@ class FeatureEngine:
         self.churn_days = churn_days
         self.con = backend if backend is not None else duckdb_backend()
         self.tables = {}
+        stored = getattr(data, "transactions_file", None)
         for name in ("transactions", "customers", "surveys", "interactions"):
+            if name == "transactions" and stored is not None and not is_spark(self.con) \
+                    and not data.transactions_read:
+                # the validated lines stay on disk: DuckDB reads the cache's Parquet file
+                self.tables[name] = load_parquet(self.con, f"contract_{name}", stored)
+                continue
             frame = getattr(data, name)
             if frame is not None:
                 self.tables[name] = load_table(self.con, f"contract_{name}", _for_engine(frame))
@@ -68,6 +74,19 @@ class FeatureEngine:
         coverage_end = (pd.Timestamp(coverage_end) if coverage_end is not None
                         else last_complete_month(pd.Series([self.data_end])).end)
         return _next_end(start, end) <= coverage_end
+
+    def purchase_days(self) -> pd.DataFrame:
+        """One row per customer and purchase day with the day's summed revenue (returns and
+        anonymous lines left out), sorted by customer and day: what
+        :func:`analysis.engine.rfm.purchase_days` computes from the lines in pandas."""
+        tx = self.tables["transactions"]
+        sales = tx.filter(~_.is_return.fill_null(False), _.customer_id.notnull())
+        days = (sales.group_by(customer_id=_.customer_id, day=_.timestamp.truncate("D"))
+                .aggregate(revenue=_.revenue.sum()).order_by(["customer_id", "day"]))
+        out = days.to_pandas()
+        return pd.DataFrame({"customer_id": out["customer_id"].astype("string"),
+                             "day": out["day"].astype("datetime64[ns]"),
+                             "revenue": out["revenue"].astype(float)})
 
     def _history(self, start, end) -> pd.DataFrame:
         tx = self.tables["transactions"]

@@ -57,7 +57,7 @@ from analysis.core.text import (
     pct,
     span,
 )
-from analysis.engine.rfm import purchase_days, rfm_from_days
+from analysis.engine.rfm import rfm_from_days
 
 # -- the section in one call --------------------------------------------------------------------
 
@@ -159,7 +159,7 @@ def purchase_models(ctx, handoff: pd.DataFrame | None, notes: list[str]
         return chosen, fits.get("Pareto/NBD")
     from analysis.analyses.clv.report import choose_model, fit_purchase_models
 
-    summary = rfm_from_days(purchase_days(ctx.data.transactions), ctx.period.end)
+    summary = rfm_from_days(ctx.purchase_days(), ctx.period.end)
     fits = fit_purchase_models(summary, True, notes)
     if not fits:
         return None, None
@@ -181,7 +181,8 @@ def churn_report(ctx, landmark_days: int = 90, horizon: int = 3,
     tx = ctx.data.transactions
     end = ctx.period.end
     monthly = churn_rate(ctx.features(), "month")
-    days = purchase_days(tx[tx["timestamp"] < end])
+    days = ctx.purchase_days()
+    days = days[days["day"] < end].reset_index(drop=True)
     segments = None
     if ctx.data.customers is not None and "market_type" in ctx.data.customers:
         segments = ctx.data.customers.set_index("customer_id")["market_type"]
