@@ -198,7 +198,7 @@ def test_the_stored_lines_stay_on_disk_and_give_the_same_features_and_panel(smal
 
     open_period(small_demo_config, cache_dir=tmp_path)          # writes the cache
     ctx = open_period(small_demo_config, cache_dir=tmp_path)    # reads it
-    assert isinstance(ctx.data, StoredData) and not ctx.data.transactions_read
+    assert isinstance(ctx.data, StoredData) and ctx.data.transactions_stored
     eager = load_data(ctx.settings).without_pii()
     assert ctx.data.time_span() == eager.time_span()
     assert ctx.data.missing() == eager.missing()
@@ -210,11 +210,11 @@ def test_the_stored_lines_stay_on_disk_and_give_the_same_features_and_panel(smal
     stored = (stored_engine.features(start, end), build_panel(stored_engine, periods))
     memory_engine = FeatureEngine(eager)
     in_memory = (memory_engine.features(start, end), build_panel(memory_engine, periods))
-    assert not ctx.data.transactions_read
+    assert ctx.data.transactions_stored
     for got, expected in zip(stored, in_memory, strict=True):
         pd.testing.assert_frame_equal(got, expected)
     pd.testing.assert_frame_equal(ctx.data.transactions, eager.transactions)   # read on use
-    assert ctx.data.transactions_read
+    assert not ctx.data.transactions_stored
 
 
 def test_the_engine_computes_the_purchase_days_pandas_computes(small_demo_config, tmp_path):
@@ -223,6 +223,6 @@ def test_the_engine_computes_the_purchase_days_pandas_computes(small_demo_config
     open_period(small_demo_config, cache_dir=tmp_path)
     ctx = open_period(small_demo_config, cache_dir=tmp_path)
     got = ctx.purchase_days()
-    assert not ctx.data.transactions_read
+    assert ctx.data.transactions_stored
     pd.testing.assert_frame_equal(got, purchase_days(ctx.data.transactions),
                                   check_exact=False, rtol=1e-12)

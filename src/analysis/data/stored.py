@@ -55,12 +55,17 @@ class TableFacts:
 class StoredData(CustomerData):
     """:class:`CustomerData` whose transactions stay in ``transactions_file`` until an
     analysis reads ``transactions`` (then they are read once and kept). ``has``,
-    ``missing`` and ``time_span`` answer from the stored facts without reading them."""
+    ``missing`` and ``time_span`` answer from the stored facts without reading them.
+    ``dataclasses.replace(data, transactions=frame)`` gives data held in memory."""
 
-    def __init__(self, transactions_file: Path, facts: TableFacts, **tables):
-        self.transactions_file = Path(transactions_file)
+    def __init__(self, transactions: pd.DataFrame | None = None, *,
+                 transactions_file: Path | None = None, facts: TableFacts | None = None,
+                 **tables):
+        if transactions is None and (transactions_file is None or facts is None):
+            raise ValueError("StoredData needs the transactions or their file and facts")
+        self.transactions_file = None if transactions_file is None else Path(transactions_file)
         self.transactions_facts = facts
-        super().__init__(transactions=None, **tables)
+        super().__init__(transactions=transactions, **tables)
 
     @property
     def transactions(self) -> pd.DataFrame:
@@ -73,19 +78,19 @@ class StoredData(CustomerData):
         self._transactions = frame
 
     @property
-    def transactions_read(self) -> bool:
-        """Whether the transactions have been read into memory."""
-        return self._transactions is not None
+    def transactions_stored(self) -> bool:
+        """Whether the transactions are only on disk (not read, not replaced)."""
+        return self._transactions is None
 
     def has(self, table: str, column: str | None = None) -> bool:
-        if table != "transactions" or self.transactions_read:
+        if table != "transactions" or not self.transactions_stored:
             return super().has(table, column)
         facts = self.transactions_facts
         return facts.rows > 0 and (column is None or column in facts.filled)
 
     def time_span(self) -> tuple[pd.Timestamp, pd.Timestamp]:
         facts = self.transactions_facts
-        if facts.rows == 0 or facts.first is None:
+        if not self.transactions_stored or facts.rows == 0 or facts.first is None:
             return super().time_span()
         return facts.first, facts.last
 
@@ -96,6 +101,9 @@ class StoredData(CustomerData):
         facts = self.transactions_facts
         others = [t for t in ("customers", "surveys", "interactions", "subscriptions")
                   if getattr(self, t) is not None]
-        return (f"StoredData({facts.rows:,} transactions in {self.transactions_file.name}"
-                f"{', read' if self.transactions_read else ', not read'}; "
+        where = ("in memory" if self.transactions_file is None
+                 else f"in {self.transactions_file.name}"
+                 f"{', not read' if self.transactions_stored else ', read'}")
+        rows = len(self._transactions) if facts is None else facts.rows
+        return (f"StoredData({rows:,} transactions {where}; "
                 f"{', '.join(others) or 'no other tables'})")

@@ -138,6 +138,11 @@ class Context:
         cached, so a model of purchasing never reads the raw lines into pandas."""
         return self._cached("purchase_days", self.engine.purchase_days)
 
+    def daily_lines(self) -> pd.DataFrame:
+        """Revenue, lines and cost of goods per day (:meth:`FeatureEngine.daily_lines`),
+        computed by the engine and cached: period totals without the raw lines."""
+        return self._cached("daily_lines", self.engine.daily_lines)
+
     def periods(self) -> list[Period]:
         """Every period from the first data up to the report period."""
         return periods_between(self.data_start, self.period.start, self.settings.period_months,
@@ -397,7 +402,7 @@ def _read_data_cache(folder: Path) -> tuple[CustomerData, str] | None:
         lines = folder / "transactions.parquet"
         if pq.read_metadata(lines).num_rows != facts.rows:   # its footer: read, not the data
             raise ValueError(f"{lines.name} does not hold the {facts.rows:,} rows it should")
-        data = StoredData(lines, facts, **tables,
+        data = StoredData(transactions_file=lines, facts=facts, **tables,
                           satisfaction_scale=scale, ledger=Ledger(meta["ledger"]),
                           source=meta["source"])
         return data, meta["tables_hash"]

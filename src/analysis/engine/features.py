@@ -39,7 +39,7 @@ class FeatureEngine:
         stored = getattr(data, "transactions_file", None)
         for name in ("transactions", "customers", "surveys", "interactions"):
             if name == "transactions" and stored is not None and not is_spark(self.con) \
-                    and not data.transactions_read:
+                    and data.transactions_stored:
                 # the validated lines stay on disk: DuckDB reads the cache's Parquet file
                 self.tables[name] = load_parquet(self.con, f"contract_{name}", stored)
                 continue
@@ -87,6 +87,25 @@ class FeatureEngine:
         return pd.DataFrame({"customer_id": out["customer_id"].astype("string"),
                              "day": out["day"].astype("datetime64[ns]"),
                              "revenue": out["revenue"].astype(float)})
+
+    def daily_lines(self) -> pd.DataFrame:
+        """Per calendar day: the lines' summed revenue (sales minus returns), their number,
+        their summed cost of goods (NaN where no line of the day has one) and how many miss
+        a cost; sorted by day. Periods begin at midnight, so a period's totals are the sums
+        of its days (:func:`analysis.analyses.kpis.period_totals`)."""
+        tx = self.tables["transactions"]
+        sums = {"revenue": _.revenue.sum(), "lines": _.count()}
+        if "cost" in tx.columns:
+            sums.update(cogs=_.cost.sum(), cost_missing=_.cost.isnull().sum())
+        days = (tx.filter(_.timestamp.notnull()).group_by(day=_.timestamp.truncate("D"))
+                .aggregate(**sums).order_by("day").to_pandas())
+        out = pd.DataFrame({"timestamp": days["day"].astype("datetime64[ns]"),
+                            "revenue": days["revenue"].astype(float),
+                            "lines": days["lines"].astype(int)})
+        if "cost" in tx.columns:
+            out["cost"] = days["cogs"].astype(float)
+            out["cost_missing"] = days["cost_missing"].fillna(0).astype(int)
+        return out
 
     def _history(self, start, end) -> pd.DataFrame:
         tx = self.tables["transactions"]
