@@ -88,6 +88,37 @@ class FeatureEngine:
                              "day": out["day"].astype("datetime64[ns]"),
                              "revenue": out["revenue"].astype(float)})
 
+    def early_behaviour(self, end: pd.Timestamp, landmark_days: int) -> pd.DataFrame:
+        """Per customer with a purchase before ``end`` (sorted by customer): the first and
+        last purchase, and over the sales of the first ``landmark_days`` days the purchase
+        days (``early_orders``), categories, revenue and the share of revenue bought on
+        promotion (NaN where the early revenue is 0 or the data have no such column)."""
+        tx = self.tables["transactions"]
+        sales = tx.filter(_.timestamp < pd.Timestamp(end), ~_.is_return)
+        life = sales.group_by("customer_id").aggregate(first_purchase=_.timestamp.min(),
+                                                       last_purchase=_.timestamp.max())
+        early = sales.join(life, "customer_id")
+        early = early.filter(early.timestamp
+                             < early.first_purchase + ibis.interval(days=int(landmark_days)))
+        metrics = {"early_orders": early.timestamp.truncate("D").nunique(),
+                   "early_revenue": early.revenue.sum()}
+        if "category" in tx.columns:
+            metrics["early_categories"] = early.category.nunique()
+        if "promotion" in tx.columns:
+            promoted = ibis.ifelse(early.promotion.fill_null(False), early.revenue, 0.0).sum()
+            metrics["early_promo_share"] = promoted / early.revenue.sum().nullif(0.0)
+        out = (life.join(early.group_by("customer_id").aggregate(**metrics), "customer_id")
+               .order_by("customer_id").to_pandas())
+        for column in ("first_purchase", "last_purchase"):
+            out[column] = out[column].astype("datetime64[ns]")
+        out["early_categories"] = (out["early_categories"].astype("int64")
+                                   if "early_categories" in out else np.nan)
+        out["early_promo_share"] = (out["early_promo_share"].astype(float)
+                                    if "early_promo_share" in out else np.nan)
+        out["early_orders"] = out["early_orders"].astype(float)
+        return out[["customer_id", "first_purchase", "last_purchase", "early_orders",
+                    "early_categories", "early_promo_share", "early_revenue"]]
+
     def daily_lines(self) -> pd.DataFrame:
         """Per calendar day: the lines' summed revenue (sales minus returns), their number,
         their summed cost of goods (NaN where no line of the day has one) and how many miss
