@@ -226,3 +226,28 @@ def test_the_engine_computes_the_purchase_days_pandas_computes(small_demo_config
     assert ctx.data.transactions_stored
     pd.testing.assert_frame_equal(got, purchase_days(ctx.data.transactions),
                                   check_exact=False, rtol=1e-12)
+
+
+def test_a_stored_company_gives_the_same_quality_overview_and_monthly_coverage(
+        small_demo_config, tmp_path):
+    """Notebook 01's tables from the stored facts and the engine equal those computed from
+    the lines in memory."""
+    from analysis.analyses import quality
+    from analysis.data.sources import load_data
+
+    open_period(small_demo_config, cache_dir=tmp_path)
+    ctx = open_period(small_demo_config, cache_dir=tmp_path)
+    eager = load_data(ctx.settings).without_pii()
+    pd.testing.assert_frame_equal(quality.table_overview(ctx.data),
+                                  quality.table_overview(eager))
+    coverage = ctx.monthly_coverage()
+    assert ctx.data.transactions_stored
+    tx = eager.transactions
+    grouped = tx.groupby(tx["timestamp"].dt.to_period("M"), sort=True)
+    expected = pd.DataFrame({"revenue": grouped["revenue"].sum(), "lines": grouped.size(),
+                             "customers": grouped["customer_id"].nunique()})
+    expected.index = expected.index.to_timestamp()
+    expected = expected.rename_axis("month").reset_index()
+    pd.testing.assert_frame_equal(coverage, expected, check_exact=False, rtol=1e-12,
+                                  check_dtype=False)
+    assert coverage["lines"].sum() == len(tx)

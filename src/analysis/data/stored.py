@@ -28,19 +28,19 @@ class TableFacts:
 
     rows: int
     filled: tuple[str, ...]            # columns with at least one value
+    customers: int = 0                 # distinct customer ids
     first: pd.Timestamp | None = None  # first and last timestamp (transactions)
     last: pd.Timestamp | None = None
 
     @classmethod
     def of(cls, frame: pd.DataFrame, time_column: str = "timestamp") -> TableFacts:
         filled = tuple(c for c in frame.columns if frame[c].notna().any())
-        times = frame[time_column] if time_column in frame else None
-        has_times = times is not None and times.notna().any()
-        return cls(len(frame), filled, times.min() if has_times else None,
-                   times.max() if has_times else None)
+        customers = int(frame["customer_id"].nunique()) if "customer_id" in frame else 0
+        first, last = CustomerData.date_range(frame, time_column)
+        return cls(len(frame), filled, customers, first, last)
 
     def to_json(self) -> dict[str, Any]:
-        return {"rows": self.rows, "filled": list(self.filled),
+        return {"rows": self.rows, "filled": list(self.filled), "customers": self.customers,
                 "first": None if self.first is None else self.first.isoformat(),
                 "last": None if self.last is None else self.last.isoformat()}
 
@@ -48,8 +48,8 @@ class TableFacts:
     def from_json(cls, values: Mapping[str, Any]) -> TableFacts:
         def when(text):
             return None if text is None else pd.Timestamp(text)
-        return cls(int(values["rows"]), tuple(values["filled"]), when(values["first"]),
-                   when(values["last"]))
+        return cls(int(values["rows"]), tuple(values["filled"]), int(values["customers"]),
+                   when(values["first"]), when(values["last"]))
 
 
 class StoredData(CustomerData):
@@ -87,6 +87,14 @@ class StoredData(CustomerData):
             return super().has(table, column)
         facts = self.transactions_facts
         return facts.rows > 0 and (column is None or column in facts.filled)
+
+    def overview(self, table: str, date_column: str) -> tuple[int, int, pd.Timestamp | None,
+                                                             pd.Timestamp | None]:
+        if table != "transactions" or not self.transactions_stored \
+                or date_column != "timestamp":
+            return super().overview(table, date_column)
+        facts = self.transactions_facts
+        return facts.rows, facts.customers, facts.first, facts.last
 
     def time_span(self) -> tuple[pd.Timestamp, pd.Timestamp]:
         facts = self.transactions_facts

@@ -138,6 +138,11 @@ class Context:
         cached, so a model of purchasing never reads the raw lines into pandas."""
         return self._cached("purchase_days", self.engine.purchase_days)
 
+    def monthly_coverage(self) -> pd.DataFrame:
+        """Revenue, lines and buying customers per calendar month
+        (:meth:`FeatureEngine.monthly_coverage`), computed by the engine."""
+        return self.engine.monthly_coverage()
+
     def daily_lines(self) -> pd.DataFrame:
         """Revenue, lines and cost of goods per day (:meth:`FeatureEngine.daily_lines`),
         computed by the engine and cached: period totals without the raw lines."""

@@ -119,6 +119,20 @@ class FeatureEngine:
         return out[["customer_id", "first_purchase", "last_purchase", "early_orders",
                     "early_categories", "early_promo_share", "early_revenue"]]
 
+    def monthly_coverage(self) -> pd.DataFrame:
+        """Revenue (sales minus returns), lines and buying customers per calendar month of
+        the kept transactions (``month``: the month's first day)."""
+        tx = self.tables["transactions"]
+        months = (tx.filter(_.timestamp.notnull())
+                  .group_by(month=_.timestamp.truncate("M"))
+                  .aggregate(revenue=_.revenue.sum(), lines=_.count(),
+                             customers=_.customer_id.nunique())
+                  .order_by("month").to_pandas())
+        return pd.DataFrame({"month": months["month"].astype("datetime64[ns]"),
+                             "revenue": months["revenue"].astype(float),
+                             "lines": months["lines"].astype(int),
+                             "customers": months["customers"].astype(int)})
+
     def daily_lines(self) -> pd.DataFrame:
         """Per calendar day: the lines' summed revenue (sales minus returns), their number,
         their summed cost of goods (NaN where no line of the day has one) and how many miss
