@@ -292,8 +292,8 @@ def test_model_based_dropout_recovers_the_hazard_ratios_of_the_true_dropout_time
     end, tx = ctx.period.end, ctx.data.transactions
     frame = churn.landmark_frame(tx, ctx.data.customers, end)
     pareto = fit_paretonbd(rfm_from_days(purchase_days(tx), end))
-    cox, _eta, _tau = churn.fit_cox_model_dropout(frame, churn.dropout_inputs(tx, frame, end),
-                                                  pareto, seed=1)
+    inputs = churn.dropout_inputs(purchase_days(tx), frame, end)
+    cox, _eta, _tau = churn.fit_cox_model_dropout(frame, inputs, pareto, seed=1)
     oracle = dropout._fit_one(_oracle_frame(frame, ctx.latent, end), ())
     truth = dict(zip(oracle.terms, np.exp(oracle.params), strict=True))
     table = cox.table.set_index("term")

@@ -361,3 +361,26 @@ def test_kpi_table_trend_and_ledger_agree_on_revenue_and_profit(small_demo_confi
     kept = ctx.ledger.reconciliation().set_index("table").loc["transactions", "revenue_kept"]
     assert trend["revenue"].sum() == pytest.approx(
         kept - tx.loc[tx["timestamp"] >= ctx.period.end, "revenue"].sum())
+
+
+def test_period_totals_from_the_engines_daily_sums_equal_those_from_the_lines(
+        small_demo_config):
+    """The KPI section reads the engine's sums per day, never the raw lines: the totals of
+    every month agree with the lines', with cost on every line, on some lines or on none."""
+    import dataclasses
+
+    from analysis.engine.context import open_period
+    from analysis.engine.features import FeatureEngine
+
+    ctx = open_period(small_demo_config, "2026-10")
+    tx = ctx.data.transactions
+    gaps = tx.assign(cost=tx["cost"].where(tx.index % 7 != 0))
+    for lines in (tx, gaps, tx.drop(columns="cost")):
+        data = dataclasses.replace(ctx.data, transactions=lines)
+        daily = FeatureEngine(data).daily_lines()
+        assert daily["lines"].sum() == len(lines)
+        for cost in (None, True, False):
+            pd.testing.assert_frame_equal(
+                period_totals(daily, ctx.data.interactions, ctx.periods(), cost),
+                period_totals(lines, ctx.data.interactions, ctx.periods(), cost),
+                check_exact=False, rtol=1e-9)

@@ -187,3 +187,67 @@ def test_periods_must_follow_each_other():
         with pytest.raises(ValueError, match="must follow each other") as error:
             build_panel(engine, periods)
         assert words in str(error.value)
+
+
+def test_the_stored_lines_stay_on_disk_and_give_the_same_features_and_panel(small_demo_config,
+                                                                             tmp_path):
+    """A kernel that opens a cached company holds no raw lines: DuckDB reads the validated
+    Parquet file, and features and the panel equal those built from the lines in memory."""
+    from analysis.data.sources import load_data
+    from analysis.data.stored import StoredData
+
+    open_period(small_demo_config, cache_dir=tmp_path)          # writes the cache
+    ctx = open_period(small_demo_config, cache_dir=tmp_path)    # reads it
+    assert isinstance(ctx.data, StoredData) and ctx.data.transactions_stored
+    eager = load_data(ctx.settings).without_pii()
+    assert ctx.data.time_span() == eager.time_span()
+    assert ctx.data.missing() == eager.missing()
+    assert all(ctx.data.has("transactions", c) == eager.has("transactions", c)
+               for c in eager.transactions.columns)
+    periods = periods_between(ctx.data_start, ctx.period.start, 1)
+    start, end = ctx.window(12)
+    stored_engine = FeatureEngine(ctx.data)
+    stored = (stored_engine.features(start, end), build_panel(stored_engine, periods))
+    memory_engine = FeatureEngine(eager)
+    in_memory = (memory_engine.features(start, end), build_panel(memory_engine, periods))
+    assert ctx.data.transactions_stored
+    for got, expected in zip(stored, in_memory, strict=True):
+        pd.testing.assert_frame_equal(got, expected)
+    pd.testing.assert_frame_equal(ctx.data.transactions, eager.transactions)   # read on use
+    assert not ctx.data.transactions_stored
+
+
+def test_the_engine_computes_the_purchase_days_pandas_computes(small_demo_config, tmp_path):
+    from analysis.engine.rfm import purchase_days
+
+    open_period(small_demo_config, cache_dir=tmp_path)
+    ctx = open_period(small_demo_config, cache_dir=tmp_path)
+    got = ctx.purchase_days()
+    assert ctx.data.transactions_stored
+    pd.testing.assert_frame_equal(got, purchase_days(ctx.data.transactions),
+                                  check_exact=False, rtol=1e-12)
+
+
+def test_a_stored_company_gives_the_same_quality_overview_and_monthly_coverage(
+        small_demo_config, tmp_path):
+    """Notebook 01's tables from the stored facts and the engine equal those computed from
+    the lines in memory."""
+    from analysis.analyses import quality
+    from analysis.data.sources import load_data
+
+    open_period(small_demo_config, cache_dir=tmp_path)
+    ctx = open_period(small_demo_config, cache_dir=tmp_path)
+    eager = load_data(ctx.settings).without_pii()
+    pd.testing.assert_frame_equal(quality.table_overview(ctx.data),
+                                  quality.table_overview(eager))
+    coverage = ctx.monthly_coverage()
+    assert ctx.data.transactions_stored
+    tx = eager.transactions
+    grouped = tx.groupby(tx["timestamp"].dt.to_period("M"), sort=True)
+    expected = pd.DataFrame({"revenue": grouped["revenue"].sum(), "lines": grouped.size(),
+                             "customers": grouped["customer_id"].nunique()})
+    expected.index = expected.index.to_timestamp()
+    expected = expected.rename_axis("month").reset_index()
+    pd.testing.assert_frame_equal(coverage, expected, check_exact=False, rtol=1e-12,
+                                  check_dtype=False)
+    assert coverage["lines"].sum() == len(tx)

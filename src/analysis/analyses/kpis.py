@@ -366,6 +366,8 @@ def period_totals(transactions: pd.DataFrame | None, interactions: pd.DataFrame 
     """Net revenue and profit after service cost of each period (``periods``: objects with
     ``label``, ``start``, ``end``, in order), from the kept tables themselves.
 
+    ``transactions``: the kept lines, or their sums per day (:meth:`Context.daily_lines`:
+    columns ``lines`` and ``cost_missing`` say how many lines each row stands for).
     ``revenue`` is the sum of every transaction line in the period (sales minus returns,
     whoever made them), so it equals the ledger's kept revenue for those dates.
     ``profit`` is revenue minus the lines' cost of goods minus the service cost of the
@@ -386,17 +388,16 @@ def period_totals(transactions: pd.DataFrame | None, interactions: pd.DataFrame 
         idx = _period_index(tx["timestamp"], starts, ends)
         inside = idx >= 0
         groups = pd.Series(idx[inside])
-        revenue = pd.Series(tx["revenue"].to_numpy(float)[inside])
-        out["revenue"] = revenue.groupby(groups).sum().reindex(range(len(periods)),
-                                                                fill_value=0.0).to_numpy()
-        out["lines"] = groups.value_counts().reindex(range(len(periods)),
-                                                     fill_value=0).to_numpy()
+        out["revenue"] = _per_period(tx["revenue"].to_numpy(float)[inside], groups,
+                                     len(periods))
+        lines = tx["lines"].to_numpy(int) if "lines" in tx else np.ones(len(tx), int)
+        out["lines"] = _per_period(lines[inside], groups, len(periods)).astype(int)
         if cost and "cost" in tx:
-            costs = pd.Series(pd.to_numeric(tx["cost"], errors="coerce").to_numpy(float)[inside])
-            out["cogs"] = costs.groupby(groups).sum().reindex(range(len(periods)),
-                                                              fill_value=0.0).to_numpy()
-            out["cost_missing"] = costs.isna().groupby(groups).sum().reindex(
-                range(len(periods)), fill_value=0).to_numpy().astype(int)
+            costs = pd.to_numeric(tx["cost"], errors="coerce").to_numpy(float)
+            missing = (tx["cost_missing"].to_numpy(int) if "cost_missing" in tx
+                       else np.isnan(costs).astype(int))
+            out["cogs"] = _per_period(costs[inside], groups, len(periods))
+            out["cost_missing"] = _per_period(missing[inside], groups, len(periods)).astype(int)
     if (interactions is not None and len(interactions) and "service_cost" in interactions
             and len(periods)):
         idx = _period_index(interactions["opened_at"], starts, ends)
@@ -408,6 +409,12 @@ def period_totals(transactions: pd.DataFrame | None, interactions: pd.DataFrame 
     profit = out["revenue"] - out["cogs"] - out["service_cost"]
     out["profit"] = profit.where(bool(cost) & (out["cost_missing"] == 0))
     return out[["month", "revenue", "profit", "lines", "cost_missing"]]
+
+
+def _per_period(values: np.ndarray, groups: pd.Series, periods: int) -> np.ndarray:
+    """Sums of ``values`` (NaN left out) by period position, 0 for a period without rows."""
+    return pd.Series(values).groupby(groups).sum().reindex(range(periods),
+                                                           fill_value=0).to_numpy()
 
 
 def _period_index(times: pd.Series, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -683,7 +690,7 @@ def kpis_for_context(ctx, n_boot: int = 1000, seed: int | None = None,
     current: dict[str, Estimate] = {}
     before: dict[str, Estimate] = {}
     if supplied.transactions:
-        totals = period_totals(ctx.data.transactions, ctx.data.interactions,
+        totals = period_totals(ctx.daily_lines(), ctx.data.interactions,
                                [prev, period] if has_previous else [period], supplied.cost)
         rows = totals.to_dict("records")
         current.update(shop_kpis(ctx, period, rows[-1], supplied, n_boot, seed).values)
@@ -739,7 +746,7 @@ def kpi_trend_for_context(ctx) -> pd.DataFrame:
     periods = ctx.periods()
     frames = []
     if supplied.transactions:
-        totals = period_totals(ctx.data.transactions, ctx.data.interactions, periods,
+        totals = period_totals(ctx.daily_lines(), ctx.data.interactions, periods,
                                supplied.cost)
         frames.append(kpi_trend(ctx.panel(TREND_COLUMNS), totals, supplied))
     if supplied.subscriptions and supplied.subscription_figures:

@@ -62,22 +62,19 @@ def table_overview(data: CustomerData) -> pd.DataFrame:
     """Rows, customers and date range of each table as used by the analyses."""
     rows = []
     for table, date_column in TABLE_DATES.items():
-        frame = getattr(data, table, None)
-        if table == "subscriptions" and frame is None:
+        if table == "subscriptions" and data.subscriptions is None:
             continue   # an optional table of subscription companies only
-        if frame is None or len(frame) == 0:
+        if not data.has(table):
             rows.append({"table": table, "rows": text.count(0), "customers": text.count(0),
                          "from": "", "to": "", "status": "not supplied"})
             continue
-        dates = (pd.to_datetime(frame[date_column], errors="coerce") if date_column in frame
-                 else pd.Series(dtype="datetime64[ns]"))
-        known = dates.notna().any()
+        lines, customers, first, last = data.overview(table, date_column)
         rows.append({
             "table": table,
-            "rows": text.count(len(frame)),
-            "customers": text.count(frame["customer_id"].nunique()),
-            "from": f"{dates.min():%Y-%m-%d}" if known else "no dates",
-            "to": f"{dates.max():%Y-%m-%d}" if known else "no dates",
+            "rows": text.count(lines),
+            "customers": text.count(customers),
+            "from": f"{first:%Y-%m-%d}" if first is not None else "no dates",
+            "to": f"{last:%Y-%m-%d}" if last is not None else "no dates",
             "status": "used",
         })
     return pd.DataFrame(rows, columns=["table", "rows", "customers", "from", "to", "status"])
@@ -108,19 +105,6 @@ def cents(value) -> str:
     money, such as surveys)."""
     amount = text.finite(value)
     return "" if amount is None else f"{amount:,.2f}"
-
-
-def monthly_coverage(transactions: pd.DataFrame) -> pd.DataFrame:
-    """Revenue, lines and buying customers per calendar month of the kept transactions."""
-    month = transactions["timestamp"].dt.to_period("M")
-    grouped = transactions.groupby(month, sort=True)
-    frame = pd.DataFrame({
-        "revenue": grouped["revenue"].sum(),
-        "lines": grouped.size(),
-        "customers": grouped["customer_id"].nunique(),
-    })
-    frame.index = frame.index.to_timestamp()
-    return frame.rename_axis("month").reset_index()
 
 
 def plot_coverage(coverage: pd.DataFrame, period_start: pd.Timestamp, ax=None):

@@ -300,6 +300,26 @@ class CustomerData:
         timestamps = self.transactions["timestamp"]
         return timestamps.min(), timestamps.max()
 
+    def overview(self, table: str, date_column: str) -> tuple[int, int, pd.Timestamp | None,
+                                                             pd.Timestamp | None]:
+        """Rows, distinct customers and the first and last date of ``date_column`` (None
+        where it has none) of a supplied table."""
+        frame = getattr(self, table)
+        customers = int(frame["customer_id"].nunique()) if "customer_id" in frame else 0
+        return (len(frame), customers, *self.date_range(frame, date_column))
+
+    @staticmethod
+    def date_range(frame: pd.DataFrame, column: str) -> tuple[pd.Timestamp | None,
+                                                              pd.Timestamp | None]:
+        """First and last date of ``column`` (values that are not dates left out); None
+        where it has none."""
+        if column not in frame:
+            return None, None
+        dates = pd.to_datetime(frame[column], errors="coerce")
+        if not dates.notna().any():
+            return None, None
+        return dates.min(), dates.max()
+
     def without_pii(self) -> CustomerData:
         """The same data without personal columns (name, e-mail): what analyses need."""
         pii = {t: [c.name for c in cols if c.pii] for t, cols in TABLES.items()}

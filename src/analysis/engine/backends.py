@@ -268,6 +268,16 @@ def load_table(con, name: str, frame: pd.DataFrame):
     return con.table(name)
 
 
+def load_parquet(con, name: str, path: Path):
+    """The Parquet file at ``path`` as table ``name``, with the types :func:`load_table` gives
+    a frame (timestamps at microsecond precision). On DuckDB a view that reads the file when
+    a query runs: the lines stay on disk, not in the engine's memory nor in pandas."""
+    table = con.read_parquet(str(path), table_name=name)
+    casts = {column: table[column].cast("timestamp(6)")
+             for column, kind in table.schema().items() if kind.is_timestamp()}
+    return table.mutate(**casts) if casts else table
+
+
 def _is_local(session) -> bool:
     """A session whose driver and executors share this machine's disk."""
     try:

@@ -48,6 +48,7 @@ from analysis.data.periods import (
     trailing_window,
 )
 from analysis.data.sources import load_data
+from analysis.data.stored import StoredData, TableFacts
 from analysis.engine.backends import EngineSpec, connect
 from analysis.engine.features import FeatureEngine
 from analysis.engine.panel import build_panel
@@ -130,6 +131,22 @@ class Context:
         end = pd.Timestamp(end) if end is not None else self.period.end
         key = f"features_{start:%Y%m%d%H%M%S}_{end:%Y%m%d%H%M%S}"
         return self._cached(key, lambda: self.engine.features(start, end))
+
+    def purchase_days(self) -> pd.DataFrame:
+        """Every customer's purchase days with the day's revenue (all the data, also after
+        the period; see :meth:`FeatureEngine.purchase_days`), computed by the engine and
+        cached, so a model of purchasing never reads the raw lines into pandas."""
+        return self._cached("purchase_days", self.engine.purchase_days)
+
+    def monthly_coverage(self) -> pd.DataFrame:
+        """Revenue, lines and buying customers per calendar month
+        (:meth:`FeatureEngine.monthly_coverage`), computed by the engine."""
+        return self.engine.monthly_coverage()
+
+    def daily_lines(self) -> pd.DataFrame:
+        """Revenue, lines and cost of goods per day (:meth:`FeatureEngine.daily_lines`),
+        computed by the engine and cached: period totals without the raw lines."""
+        return self._cached("daily_lines", self.engine.daily_lines)
 
     def periods(self) -> list[Period]:
         """Every period from the first data up to the report period."""
@@ -292,7 +309,7 @@ def available_periods(config: str | Path) -> list[Period]:
 
 
 #: the layout of the validated cache; a new layout never reads an old one
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 
 
 def source_fingerprint(settings: Settings) -> str | None:
@@ -384,10 +401,15 @@ def _read_data_cache(folder: Path) -> tuple[CustomerData, str] | None:
         if meta.get("format") != CACHE_FORMAT:
             raise ValueError(f"format {meta.get('format')} is not {CACHE_FORMAT}")
         tables = {name: pd.read_parquet(folder / f"{name}.parquet") if name in meta["tables"]
-                  else None for name in TABLES}
+                  else None for name in TABLES if name != "transactions"}
         scale = SCALES.get(meta["scale"]) if meta["scale"] else None
-        data = CustomerData(**tables, satisfaction_scale=scale, ledger=Ledger(meta["ledger"]),
-                            source=meta["source"])
+        facts = TableFacts.from_json(meta["transactions"])
+        lines = folder / "transactions.parquet"
+        if pq.read_metadata(lines).num_rows != facts.rows:   # its footer: read, not the data
+            raise ValueError(f"{lines.name} does not hold the {facts.rows:,} rows it should")
+        data = StoredData(transactions_file=lines, facts=facts, **tables,
+                          satisfaction_scale=scale, ledger=Ledger(meta["ledger"]),
+                          source=meta["source"])
         return data, meta["tables_hash"]
     except Exception as error:  # json, pyarrow and key errors: any damage means rebuild
         warnings.warn(f"the validated-data cache in {folder} is damaged "
@@ -408,7 +430,8 @@ def _write_data_cache(folder: Path, data: CustomerData, content_hash: str) -> No
     meta = {"format": CACHE_FORMAT, "tables": present, "ledger": data.ledger.rows,
             "source": data.source,
             "scale": data.satisfaction_scale.name if data.satisfaction_scale else None,
-            "tables_hash": content_hash}
+            "tables_hash": content_hash,
+            "transactions": TableFacts.of(data.transactions).to_json()}
     meta_path = folder / "meta.json"
     tmp = meta_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(meta))

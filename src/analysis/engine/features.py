@@ -19,7 +19,7 @@ from ibis import _
 
 from analysis.data.contract import CustomerData
 from analysis.data.periods import last_complete_month
-from analysis.engine.backends import duckdb_backend, load_table
+from analysis.engine.backends import duckdb_backend, is_spark, load_parquet, load_table
 
 SECONDS_PER_DAY = 86400.0
 
@@ -36,7 +36,13 @@ class FeatureEngine:
         self.churn_days = churn_days
         self.con = backend if backend is not None else duckdb_backend()
         self.tables = {}
+        stored = getattr(data, "transactions_file", None)
         for name in ("transactions", "customers", "surveys", "interactions"):
+            if name == "transactions" and stored is not None and not is_spark(self.con) \
+                    and data.transactions_stored:
+                # the validated lines stay on disk: DuckDB reads the cache's Parquet file
+                self.tables[name] = load_parquet(self.con, f"contract_{name}", stored)
+                continue
             frame = getattr(data, name)
             if frame is not None:
                 self.tables[name] = load_table(self.con, f"contract_{name}", _for_engine(frame))
@@ -68,6 +74,83 @@ class FeatureEngine:
         coverage_end = (pd.Timestamp(coverage_end) if coverage_end is not None
                         else last_complete_month(pd.Series([self.data_end])).end)
         return _next_end(start, end) <= coverage_end
+
+    def purchase_days(self) -> pd.DataFrame:
+        """One row per customer and purchase day with the day's summed revenue (returns and
+        anonymous lines left out), sorted by customer and day: what
+        :func:`analysis.engine.rfm.purchase_days` computes from the lines in pandas."""
+        tx = self.tables["transactions"]
+        sales = tx.filter(~_.is_return.fill_null(False), _.customer_id.notnull())
+        days = (sales.group_by(customer_id=_.customer_id, day=_.timestamp.truncate("D"))
+                .aggregate(revenue=_.revenue.sum()).order_by(["customer_id", "day"]))
+        out = days.to_pandas()
+        return pd.DataFrame({"customer_id": out["customer_id"].astype("string"),
+                             "day": out["day"].astype("datetime64[ns]"),
+                             "revenue": out["revenue"].astype(float)})
+
+    def early_behaviour(self, end: pd.Timestamp, landmark_days: int) -> pd.DataFrame:
+        """Per customer with a purchase before ``end`` (sorted by customer): the first and
+        last purchase, and over the sales of the first ``landmark_days`` days the purchase
+        days (``early_orders``), categories, revenue and the share of revenue bought on
+        promotion (NaN where the early revenue is 0 or the data have no such column)."""
+        tx = self.tables["transactions"]
+        sales = tx.filter(_.timestamp < pd.Timestamp(end), ~_.is_return)
+        life = sales.group_by("customer_id").aggregate(first_purchase=_.timestamp.min(),
+                                                       last_purchase=_.timestamp.max())
+        early = sales.join(life, "customer_id")
+        early = early.filter(early.timestamp
+                             < early.first_purchase + ibis.interval(days=int(landmark_days)))
+        metrics = {"early_orders": early.timestamp.truncate("D").nunique(),
+                   "early_revenue": early.revenue.sum()}
+        if "category" in tx.columns:
+            metrics["early_categories"] = early.category.nunique()
+        if "promotion" in tx.columns:
+            promoted = ibis.ifelse(early.promotion.fill_null(False), early.revenue, 0.0).sum()
+            metrics["early_promo_share"] = promoted / early.revenue.sum().nullif(0.0)
+        out = (life.join(early.group_by("customer_id").aggregate(**metrics), "customer_id")
+               .order_by("customer_id").to_pandas())
+        for column in ("first_purchase", "last_purchase"):
+            out[column] = out[column].astype("datetime64[ns]")
+        out["early_categories"] = (out["early_categories"].astype("int64")
+                                   if "early_categories" in out else np.nan)
+        out["early_promo_share"] = (out["early_promo_share"].astype(float)
+                                    if "early_promo_share" in out else np.nan)
+        out["early_orders"] = out["early_orders"].astype(float)
+        return out[["customer_id", "first_purchase", "last_purchase", "early_orders",
+                    "early_categories", "early_promo_share", "early_revenue"]]
+
+    def monthly_coverage(self) -> pd.DataFrame:
+        """Revenue (sales minus returns), lines and buying customers per calendar month of
+        the kept transactions (``month``: the month's first day)."""
+        tx = self.tables["transactions"]
+        months = (tx.filter(_.timestamp.notnull())
+                  .group_by(month=_.timestamp.truncate("M"))
+                  .aggregate(revenue=_.revenue.sum(), lines=_.count(),
+                             customers=_.customer_id.nunique())
+                  .order_by("month").to_pandas())
+        return pd.DataFrame({"month": months["month"].astype("datetime64[ns]"),
+                             "revenue": months["revenue"].astype(float),
+                             "lines": months["lines"].astype(int),
+                             "customers": months["customers"].astype(int)})
+
+    def daily_lines(self) -> pd.DataFrame:
+        """Per calendar day: the lines' summed revenue (sales minus returns), their number,
+        their summed cost of goods (NaN where no line of the day has one) and how many miss
+        a cost; sorted by day. Periods begin at midnight, so a period's totals are the sums
+        of its days (:func:`analysis.analyses.kpis.period_totals`)."""
+        tx = self.tables["transactions"]
+        sums = {"revenue": _.revenue.sum(), "lines": _.count()}
+        if "cost" in tx.columns:
+            sums.update(cogs=_.cost.sum(), cost_missing=_.cost.isnull().sum())
+        days = (tx.filter(_.timestamp.notnull()).group_by(day=_.timestamp.truncate("D"))
+                .aggregate(**sums).order_by("day").to_pandas())
+        out = pd.DataFrame({"timestamp": days["day"].astype("datetime64[ns]"),
+                            "revenue": days["revenue"].astype(float),
+                            "lines": days["lines"].astype(int)})
+        if "cost" in tx.columns:
+            out["cost"] = days["cogs"].astype(float)
+            out["cost_missing"] = days["cost_missing"].fillna(0).astype(int)
+        return out
 
     def _history(self, start, end) -> pd.DataFrame:
         tx = self.tables["transactions"]

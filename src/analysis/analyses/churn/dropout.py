@@ -48,7 +48,7 @@ from analysis.analyses.churn.survival import (
 )
 from analysis.analyses.clv.btyd import FittedModel
 from analysis.core.multitest import holm
-from analysis.engine.rfm import purchase_days, rfm_from_days
+from analysis.engine.rfm import rfm_from_days
 
 TIES = "breslow"     # whole-day times; Breslow is several times faster than Efron here
 GRID = 160           # points of each customer's posterior grid
@@ -57,11 +57,12 @@ DEFINITION = ("dropout imputed from the Pareto/NBD posterior (congenial to the C
               "pooled over imputations")
 
 
-def dropout_inputs(transactions: pd.DataFrame, frame: pd.DataFrame, end) -> pd.DataFrame:
+def dropout_inputs(days: pd.DataFrame, frame: pd.DataFrame, end) -> pd.DataFrame:
     """Per row of a landmark frame: repeat purchase days ``x``, days from the first purchase
-    day to the last (``t_x``) and to the last day observed (``T``)."""
+    day to the last (``t_x``) and to the last day observed (``T``). ``days``: the purchase
+    days (:func:`analysis.engine.rfm.purchase_days`)."""
     _require(frame, ["customer_id"], "dropout_inputs", "pass a landmark frame")
-    summary = rfm_from_days(purchase_days(transactions), pd.Timestamp(end), time_unit="D")
+    summary = rfm_from_days(days, pd.Timestamp(end), time_unit="D")
     rows = summary.reindex(frame["customer_id"].to_numpy())
     if rows["frequency"].isna().any():
         raise ValueError("dropout_inputs: some landmark customers have no purchase before the "

@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 
 from analysis.core.results import Estimate
-from analysis.engine.rfm import purchase_days
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,14 +61,15 @@ def inactivity_window(days: pd.DataFrame, segments: pd.Series | None = None,
                                                         "window_days"]))
 
 
-def inactivity_churn(transactions: pd.DataFrame, end, window_days: int,
-                     months: int = 12) -> Estimate:
+def inactivity_churn(days: pd.DataFrame, end, window_days: int, months: int = 12) -> Estimate:
     """Of the customers active ``months`` before ``end`` (a purchase in the window before
-    then), the share with no purchase in the window before ``end`` (Wilson)."""
+    then), the share with no purchase in the window before ``end`` (Wilson). ``days``: the
+    purchase days (:func:`analysis.engine.rfm.purchase_days`; those from ``end`` on are
+    left out)."""
     end = pd.Timestamp(end)
     start = end - pd.DateOffset(months=months)
     window = pd.Timedelta(days=window_days)
-    days = purchase_days(transactions[transactions["timestamp"] < end])
+    days = days[days["day"] < end]
     before = days[days["day"] < start]
     last_before = before.groupby("customer_id", observed=True)["day"].max()
     active = last_before[last_before >= start - window].index

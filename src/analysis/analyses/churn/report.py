@@ -57,7 +57,7 @@ from analysis.core.text import (
     pct,
     span,
 )
-from analysis.engine.rfm import purchase_days, rfm_from_days
+from analysis.engine.rfm import rfm_from_days
 
 # -- the section in one call --------------------------------------------------------------------
 
@@ -159,7 +159,7 @@ def purchase_models(ctx, handoff: pd.DataFrame | None, notes: list[str]
         return chosen, fits.get("Pareto/NBD")
     from analysis.analyses.clv.report import choose_model, fit_purchase_models
 
-    summary = rfm_from_days(purchase_days(ctx.data.transactions), ctx.period.end)
+    summary = rfm_from_days(ctx.purchase_days(), ctx.period.end)
     fits = fit_purchase_models(summary, True, notes)
     if not fits:
         return None, None
@@ -178,15 +178,15 @@ def churn_report(ctx, landmark_days: int = 90, horizon: int = 3,
     the inactivity cross-check and the lapse classifier."""
     churn_days = ctx.settings.churn_days
     notes: list[str] = []
-    tx = ctx.data.transactions
     end = ctx.period.end
     monthly = churn_rate(ctx.features(), "month")
-    days = purchase_days(tx[tx["timestamp"] < end])
+    days = ctx.purchase_days()
+    days = days[days["day"] < end].reset_index(drop=True)
     segments = None
     if ctx.data.customers is not None and "market_type" in ctx.data.customers:
         segments = ctx.data.customers.set_index("customer_id")["market_type"]
     window = inactivity_window(days, segments, fallback=churn_days)
-    cross = inactivity_churn(tx, end, window.days)
+    cross = inactivity_churn(days, end, window.days)
     chosen, pareto = purchase_models(ctx, purchase_models_frame, notes)
     forecast = None
     if chosen is not None:
@@ -194,7 +194,7 @@ def churn_report(ctx, landmark_days: int = 90, horizon: int = 3,
         annual = forecast.churn
     else:
         annual = Estimate(None, method="no purchase model could be fitted")
-    frame = landmark_frame(tx, ctx.data.customers, end, churn_days, landmark_days)
+    frame = landmark_frame(ctx.engine, ctx.data.customers, end, churn_days, landmark_days)
     frame = add_early_service(frame, ctx.data.surveys, ctx.data.interactions, landmark_days)
     frame = bands(frame)
     landmark_customers = len(frame)
@@ -211,7 +211,7 @@ def churn_report(ctx, landmark_days: int = 90, horizon: int = 3,
     use_model = pareto is not None and pareto.identifiable and len(frame)
     if use_model:
         try:
-            inputs = dropout_inputs(tx, frame, end)
+            inputs = dropout_inputs(days, frame, end)
             cox, eta, tau = fit_cox_model_dropout(frame, inputs, pareto, (), landmark_days,
                                                   seed=seed)
         except (ValueError, np.linalg.LinAlgError) as error:

@@ -25,10 +25,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 
-import duckdb
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 from scipy import stats
 from statsmodels.duration.hazard_regression import PHReg
 from statsmodels.duration.survfunc import SurvfuncRight, survdiff
@@ -39,48 +37,27 @@ from analysis.core import plots
 from analysis.core.multitest import holm
 from analysis.core.results import ClaimResult, Estimate
 from analysis.core.verdicts import ClaimRule, answer
+from analysis.data.contract import CustomerData
+from analysis.engine.features import FeatureEngine
 
 # -- survival data ------------------------------------------------------------------------------
 
 
-def landmark_frame(transactions: pd.DataFrame, customers: pd.DataFrame | None,
+def landmark_frame(lines: pd.DataFrame | FeatureEngine, customers: pd.DataFrame | None,
                    end: pd.Timestamp, churn_days: int = 180,
                    landmark_days: int = 90) -> pd.DataFrame:
-    """One row per customer past the landmark: early behaviour, duration and churn event."""
-    _require(transactions, ["customer_id", "timestamp", "revenue", "is_return"], "landmark_frame",
-             "pass contract transactions (ctx.data.transactions)")
+    """One row per customer past the landmark: early behaviour, duration and churn event.
+
+    ``lines``: the engine that holds the contract transactions (``ctx.engine``: the raw lines
+    stay there) or the transactions themselves."""
     if churn_days <= 0 or landmark_days < 0:
         raise ValueError(f"landmark_frame: churn_days ({churn_days}) must be positive and "
                          f"landmark_days ({landmark_days}) non-negative")
-    tx = transactions[transactions["timestamp"] < end]
-    has = {c: c in tx for c in ("category", "promotion")}
-    category = "count(DISTINCT category)" if has["category"] else "NULL"
-    promo = ("sum(CASE WHEN promotion THEN revenue ELSE 0 END) / nullif(sum(revenue), 0)"
-             if has["promotion"] else "NULL")
-    con = duckdb.connect()
-    # as Arrow: DuckDB reads its text columns in place (from pandas it converted each
-    # string to a Python object first, 6 s at 10 million lines)
-    con.register("tx", pa.Table.from_pandas(
-        tx[["customer_id", "timestamp", "revenue", "is_return"]
-           + [c for c, ok in has.items() if ok]], preserve_index=False))
-    frame = con.execute(f"""
-        WITH life AS (
-            SELECT customer_id, min(timestamp) AS first_purchase, max(timestamp) AS last_purchase
-            FROM tx WHERE NOT is_return GROUP BY customer_id),
-        early AS (
-            SELECT t.customer_id,
-                   count(DISTINCT date_trunc('day', t.timestamp)) AS early_orders,
-                   {category} AS early_categories,
-                   {promo} AS early_promo_share,
-                   sum(t.revenue) AS early_revenue
-            FROM tx t JOIN life l USING (customer_id)
-            WHERE NOT t.is_return
-              AND t.timestamp < l.first_purchase + INTERVAL {int(landmark_days)} DAY
-            GROUP BY t.customer_id)
-        SELECT * FROM life JOIN early USING (customer_id)
-        ORDER BY customer_id
-    """).df()
-    con.close()
+    if not isinstance(lines, FeatureEngine):
+        _require(lines, ["customer_id", "timestamp", "revenue", "is_return"], "landmark_frame",
+                 "pass contract transactions (ctx.data.transactions)")
+        lines = FeatureEngine(CustomerData(lines))
+    frame = lines.early_behaviour(pd.Timestamp(end), landmark_days)
     landmark = frame["first_purchase"] + pd.Timedelta(days=landmark_days)
     frame = frame[landmark < end].copy()
     landmark = landmark[frame.index]

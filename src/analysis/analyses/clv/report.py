@@ -32,7 +32,7 @@ from analysis.analyses.clv.value import (
 from analysis.core import plots
 from analysis.core.results import Estimate
 from analysis.core.text import NOT_AVAILABLE, count, finite, has_interval, interval, pct
-from analysis.engine.rfm import purchase_days, rfm_from_days
+from analysis.engine.rfm import rfm_from_days
 
 # -- the section in one call --------------------------------------------------------------------
 
@@ -173,7 +173,7 @@ def value_report(ctx, holdout_weeks: int = 26, horizon_months: int = 12,
     end = ctx.period.end
     cal_end = end - pd.Timedelta(weeks=holdout_weeks)
     notes: list[str] = []
-    days = purchase_days(ctx.data.transactions)
+    days = ctx.purchase_days()
     summary = rfm_from_days(days, end)
     fits = fit_purchase_models(summary, compare_pareto, notes)
     if not fits:
