@@ -28,6 +28,9 @@ def config_for(folder: Path) -> Path:
             for t in ("transactions", "customers", "surveys", "interactions")
         )
         + '[rules]\ncancelled_values = ["cancelled"]\n'
+        # the generated company's service cases may be resolved after today's date; the
+        # export is as of a date after all of them (as the simulation study's companies)
+        + "[periods]\nas_of = 2031-01-01\n"
     )
     return config
 
