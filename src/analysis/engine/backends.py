@@ -270,15 +270,12 @@ def load_table(con, name: str, frame: pd.DataFrame):
 
 def load_parquet(con, name: str, path: Path):
     """The Parquet file at ``path`` as table ``name``, with the types :func:`load_table` gives
-    a frame (timestamps at microsecond precision): copied by DuckDB from the file into its
-    own temporary table, without a copy in pandas. (A view that read the file at every query
-    ran the 10M-line panel out of DuckDB's memory limit: each query's scan buffers counted
-    against it, where DuckDB's own table spills to disk.)"""
-    table = con.read_parquet(str(path), table_name=f"{name}_file")
+    a frame (timestamps at microsecond precision). On DuckDB a view that reads the file when
+    a query runs: the lines stay on disk, not in the engine's memory nor in pandas."""
+    table = con.read_parquet(str(path), table_name=name)
     casts = {column: table[column].cast("timestamp(6)")
              for column, kind in table.schema().items() if kind.is_timestamp()}
-    return con.create_table(name, table.mutate(**casts) if casts else table, temp=True,
-                            overwrite=True)
+    return table.mutate(**casts) if casts else table
 
 
 def _is_local(session) -> bool:
