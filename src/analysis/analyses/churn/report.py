@@ -149,17 +149,20 @@ def bands(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def purchase_models(ctx, handoff: pd.DataFrame | None, notes: list[str]
+def purchase_models(ctx, handoff: pd.DataFrame | None, notes: list[str],
+                    days: pd.DataFrame | None = None
                     ) -> tuple[FittedModel | None, FittedModel | None]:
     """(the model the value section chose, the Pareto/NBD): from the value section's hand-off,
-    or fitted here when the section did not run."""
+    or fitted here when the section did not run (to ``days``, the purchase days the caller
+    already holds, else ``ctx.purchase_days()``)."""
     if handoff is not None and len(handoff):
         fits = models_from_frame(handoff)
         chosen = fits[str(handoff["model"].iloc[0])]
         return chosen, fits.get("Pareto/NBD")
     from analysis.analyses.clv.report import choose_model, fit_purchase_models
 
-    summary = rfm_from_days(ctx.purchase_days(), ctx.period.end)
+    days = ctx.purchase_days() if days is None else days
+    summary = rfm_from_days(days, ctx.period.end)
     fits = fit_purchase_models(summary, True, notes)
     if not fits:
         return None, None
@@ -187,7 +190,7 @@ def churn_report(ctx, landmark_days: int = 90, horizon: int = 3,
         segments = ctx.data.customers.set_index("customer_id")["market_type"]
     window = inactivity_window(days, segments, fallback=churn_days)
     cross = inactivity_churn(days, end, window.days)
-    chosen, pareto = purchase_models(ctx, purchase_models_frame, notes)
+    chosen, pareto = purchase_models(ctx, purchase_models_frame, notes, days)
     forecast = None
     if chosen is not None:
         forecast = retention_forecast(chosen, rfm_from_days(days, end), 12)
